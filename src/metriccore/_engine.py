@@ -1,0 +1,316 @@
+"""The public functions: resolve the input and options, run the kernels, build the table."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _kernels as K
+from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY,
+                    UNSUPPORTED_INPUT, check_by, check_columns, check_config, check_threads,
+                    check_type, column_index)
+from ._config import MetricConfig
+from ._schema import (AGGREGATES, BAND_NAMES, BANDS, BOOL_COLUMNS, DAY_COLUMNS, FLOAT_METRICS,
+                      INPUT_COLUMNS, INT_METRICS, MONEY_COLUMNS, output_schema)
+
+__all__ = ["officer_metrics", "portfolio_metrics"]
+
+_KEY_KINDS = {K.KIND_INT, K.KIND_UTF8, K.KIND_LARGE_UTF8, K.KIND_STRING_VIEW, K.KIND_DICT}
+_MONEY_KINDS = {K.KIND_INT, K.KIND_FLOAT32, K.KIND_FLOAT64, K.KIND_DEC128}
+_EXPECTED = {"key": EXPECTED_KEY, "bool": EXPECTED_BOOL, "day": EXPECTED_DAY,
+             "money": EXPECTED_MONEY}
+_ARROW_INT = {
+    (1, True): pa.int8(), (1, False): pa.uint8(), (2, True): pa.int16(),
+    (2, False): pa.uint16(), (4, True): pa.int32(), (4, False): pa.uint32(),
+    (8, True): pa.int64(), (8, False): pa.uint64(),
+}
+
+
+# ----------------------------------------------------------------------------------------
+# Input resolution
+# ----------------------------------------------------------------------------------------
+def to_arrow_input(data: Any) -> K.ArrowInput:
+    """Import ``data`` through the Arrow C Data Interface, without copying.
+
+    Resolution order: a pandas DataFrame is first converted with
+    ``pyarrow.Table.from_pandas(..., preserve_index=False)`` (pandas is not Arrow-backed, so
+    this is the one copy); then ``__arrow_c_stream__`` (pyarrow Table / RecordBatchReader,
+    polars, duckdb, ...); then ``__arrow_c_array__`` (a record batch or struct array).
+    """
+    pandas = sys.modules.get("pandas")  # a DataFrame can only exist if pandas is imported
+    if pandas is not None and isinstance(data, pandas.DataFrame):
+        # pandas' own stream export would add a non-default index as a column
+        data = pa.Table.from_pandas(data, preserve_index=False)
+    stream = getattr(data, "__arrow_c_stream__", None)
+    if stream is not None:
+        return K.ArrowInput.from_stream(stream())
+    array = getattr(data, "__arrow_c_array__", None)
+    if array is not None:
+        schema_capsule, array_capsule = array()
+        return K.ArrowInput.from_array(schema_capsule, array_capsule)
+    raise TypeError(UNSUPPORTED_INPUT.format(type(data).__name__))
+
+
+def resolve_threads(threads: object) -> int:
+    """The worker count: ``threads``, else ``METRICCORE_NUM_THREADS``, else the CPU count."""
+    checked = check_threads(threads)
+    if checked is not None:
+        return checked
+    env = os.environ.get("METRICCORE_NUM_THREADS", "").strip()
+    if not env:
+        return os.cpu_count() or 1
+    try:
+        value = int(env)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"METRICCORE_NUM_THREADS must be a positive integer, got {env!r}")
+    return value
+
+
+def _type_ok(t: K.ColumnType, what: str) -> bool:
+    kind = t.kind
+    if what == "key":
+        return kind in _KEY_KINDS
+    if what == "bool":
+        return kind == K.KIND_BOOL
+    if what == "day":
+        return kind == K.KIND_INT
+    return kind in _MONEY_KINDS
+
+
+def _role_kind(role: str) -> str:
+    if role in BOOL_COLUMNS:
+        return "bool"
+    if role in DAY_COLUMNS:
+        return "day"
+    assert role in MONEY_COLUMNS
+    return "money"
+
+
+# ----------------------------------------------------------------------------------------
+# Threads
+# ----------------------------------------------------------------------------------------
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _executor(n: int) -> ThreadPoolExecutor:
+    """A shared pool with at least ``n`` workers (grown, never shrunk)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size < n:
+            old = _pool
+            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="metriccore")
+            _pool_size = n
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _run(job: Any, key_types: list[K.ColumnType], threads: int) -> tuple[K.Partial, list[Any]]:
+    """Run every chunk of ``job`` on up to ``threads`` workers; merge in worker order."""
+    workers = max(1, min(threads, K.n_chunks(job)))
+    parts = [K.Partial(key_types) for _ in range(workers)]
+    if workers == 1:
+        errors = [K.work(job, parts[0])]
+    else:
+        pool = _executor(workers - 1)
+        futures = [pool.submit(K.work, job, part) for part in parts[1:]]
+        # The calling thread works too; a pool thread that starts late finds no chunk left.
+        errors = [K.work(job, parts[0])] + [f.result() for f in futures]
+    total = parts[0]
+    for part in parts[1:]:
+        total.merge(part)
+    return total, [e for e in errors if e is not None]
+
+
+def _raise_row_error(errors: list[Any], names: list[str]) -> None:
+    row, col, code = min(errors)
+    kind = K.ERROR_CODES[code]
+    if kind == "nomem":
+        raise MemoryError("metriccore ran out of memory")
+    name = names[col]
+    where = f"column {name!r} row {row}"
+    if kind == "nan":
+        raise ValueError(f"{where}: money value is NaN or infinite")
+    if kind == "big":
+        raise ValueError(f"{where}: money value exceeds 2**53 minor units")
+    if kind == "money_overflow":
+        raise OverflowError(f"{where}: value does not fit int64 minor units")
+    if kind == "day_overflow":
+        raise OverflowError(f"{where}: value does not fit int64")
+    if kind == "dict_index":
+        raise ValueError(f"{where}: dictionary index out of range")
+    raise ValueError(f"{where}: string view refers to a missing data buffer")
+
+
+# ----------------------------------------------------------------------------------------
+# Output
+# ----------------------------------------------------------------------------------------
+def _key_array(t: K.ColumnType, values: Any, nulls: np.ndarray) -> pa.Array:
+    n = len(nulls)
+    validity = None
+    if nulls.any():
+        validity = pa.py_buffer(np.packbits(~nulls, bitorder="little"))
+    inner = t.value if t.kind == K.KIND_DICT else t
+    if inner.kind == K.KIND_INT:
+        arrow_type = _ARROW_INT[(inner.width, bool(inner.is_signed))]
+        data = values.view(np.uint64) if arrow_type == pa.uint64() else values.astype(
+            arrow_type.to_pandas_dtype())
+        return pa.Array.from_buffers(arrow_type, n, [validity, pa.py_buffer(data)])
+    offsets, chars = values
+    arr = pa.Array.from_buffers(pa.large_string(), n,
+                                [validity, pa.py_buffer(offsets), pa.py_buffer(chars)])
+    return arr.cast(pa.string())
+
+
+def _band_array(codes: np.ndarray) -> pa.Array:
+    return pa.array(np.asarray(BAND_NAMES, dtype=object)[codes], type=pa.string())
+
+
+def _format_key(keys: list[str], arrays: list[pa.Array], pos: int) -> str:
+    values = tuple(a[pos].as_py() for a in arrays)
+    return repr(values[0]) if len(values) == 1 else repr(values)
+
+
+def _compute(data: Any, by: object, config: object,
+             threads: object, columns: Mapping[str, str] | None) -> pa.Table:
+    config = check_config(config)
+    nthreads = resolve_threads(threads)
+    keys = check_by(by)
+    roles = check_columns(columns)
+    src = to_arrow_input(data)
+
+    names: list[str] = src.names
+    indices: list[int] = []
+    types: list[K.ColumnType] = []
+    col_names: list[str] = []
+    # Every missing column is reported before any type, keys first, then roles in order.
+    wanted = [(key, None, "key") for key in keys]
+    wanted += [(roles[role], role, _role_kind(role)) for role in INPUT_COLUMNS]
+    for name, role, _ in wanted:
+        indices.append(column_index(names, name, role))
+        col_names.append(name)
+    for i, (name, _, what) in zip(indices, wanted):
+        t = src.column_type(i)
+        check_type(name, t.name, _type_ok(t, what), _EXPECTED[what])
+        types.append(t)
+
+    scale = config.money_scale
+    job = K.prepare(src, indices, types, col_names,
+                    (10**scale, scale, config.par_days, config.active_threshold_minor))
+    key_types = types[:len(keys)]
+    total, errors = _run(job, key_types, nthreads)
+    if errors:
+        _raise_row_error(errors, col_names)
+
+    key_arrays = [_key_array(t, values, nulls)
+                  for t, (values, nulls) in zip(key_types, total.key_arrays())]
+    if keys:
+        order = pc.sort_indices(
+            pa.table(key_arrays, names=[f"k{j}" for j in range(len(keys))]),
+            sort_keys=[(f"k{j}", "ascending") for j in range(len(keys))],
+            null_placement="at_end").to_numpy().astype(np.int64)
+        key_arrays = [a.take(pa.array(order)) for a in key_arrays]
+    else:
+        order = np.zeros(total.n_groups, dtype=np.int64)
+
+    bands = (config.fimr_green, config.fimr_watch, config.slippage_green,
+             config.slippage_watch, config.roll_green, config.roll_watch, config.ayr_green,
+             config.ayr_watch, config.dqi_green, config.dqi_watch, config.risk_green,
+             config.risk_watch, config.risk_amber)
+    result = K.finalize(total, order, (10**scale,), tuple(float(b) for b in bands[:8])
+                        + bands[8:])
+    if len(result) == 2:
+        pos, agg = result
+        agg_name = "yield" if agg == len(AGGREGATES) else AGGREGATES[agg][0]
+        suffix = f" for group {_format_key(keys, key_arrays, pos)}" if keys else ""
+        raise OverflowError(f"aggregate {agg_name!r} overflows int64{suffix}")
+    aggs, mets, rdr_ok, scores, codes = result
+
+    divisor = float(10**scale)
+    columns_out: list[pa.Array] = list(key_arrays)
+    for k, (_, money) in enumerate(AGGREGATES):
+        columns_out.append(pa.array(aggs[k].astype(np.float64) / divisor if money else aggs[k]))
+    for k, name in enumerate(FLOAT_METRICS):
+        columns_out.append(pa.array(mets[k], mask=~rdr_ok) if name == "rdr"
+                           else pa.array(mets[k]))
+    for k in range(len(INT_METRICS)):
+        columns_out.append(pa.array(scores[k]))
+    for k in range(len(BANDS)):
+        columns_out.append(_band_array(codes[k]))
+    schema = output_schema([(key, _output_source_type(t)) for key, t in zip(keys, key_types)])
+    return pa.Table.from_arrays(columns_out, schema=schema)
+
+
+def _output_source_type(t: K.ColumnType) -> pa.DataType:
+    inner = t.value if t.kind == K.KIND_DICT else t
+    if inner.kind == K.KIND_INT:
+        return _ARROW_INT[(inner.width, bool(inner.is_signed))]
+    return pa.string()
+
+
+# ----------------------------------------------------------------------------------------
+# Public API
+# ----------------------------------------------------------------------------------------
+def officer_metrics(data: Any, by: str | Sequence[str] = "officer_id", *,
+                    config: MetricConfig | None = None, threads: int | None = None,
+                    columns: Mapping[str, str] | None = None) -> pa.Table:
+    """Per-group loan-portfolio risk metrics of a loan snapshot.
+
+    Parameters
+    ----------
+    data : Arrow-compatible table
+        One row per loan: anything exporting ``__arrow_c_stream__`` or ``__arrow_c_array__``
+        (pyarrow Table, RecordBatch or RecordBatchReader, polars DataFrame, duckdb result)
+        or a pandas DataFrame. Read in place, without copying.
+    by : str or sequence of str, default "officer_id"
+        Key column(s) to group by; ``()`` gives the single portfolio row.
+    config : MetricConfig, optional
+        Thresholds and money scale; defaults to ``MetricConfig()``.
+    threads : int, optional
+        Worker threads; default ``METRICCORE_NUM_THREADS`` or the number of CPUs. The
+        result is bitwise identical for every thread count.
+    columns : mapping, optional
+        ``{role: column name}`` for inputs whose columns are named differently, e.g.
+        ``{"current_dpd": "dpd"}``.
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per group, sorted by the keys (nulls last): the keys, the aggregates, the
+        metrics, the scores and the bands (see ``docs/metrics.md``).
+
+    Raises
+    ------
+    ValueError
+        Missing column or unknown ``by`` name, NaN/infinite money, float money beyond
+        2**53 minor units, an unknown role in ``columns``, a bad option value.
+    TypeError
+        A used column of an unaccepted Arrow type, or an option of the wrong type.
+    OverflowError
+        A value or an aggregate that does not fit int64 (minor units for money).
+    """
+    return _compute(data, by, config, threads, columns)
+
+
+def portfolio_metrics(data: Any, *, config: MetricConfig | None = None,
+                      threads: int | None = None,
+                      columns: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The portfolio row (all loans in one group) as a dict.
+
+    Same as ``officer_metrics(data, by=(), ...)`` converted to ``{column: value}``; see
+    :func:`officer_metrics` for the parameters and errors.
+    """
+    table = _compute(data, (), config, threads, columns)
+    return {name: table.column(name)[0].as_py() for name in table.column_names}

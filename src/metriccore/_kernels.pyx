@@ -1,0 +1,1540 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, nonecheck=False
+"""Compiled core of metriccore: per-group aggregates over Arrow buffers.
+
+Conventions
+-----------
+* Input arrives through the Arrow C Data Interface (PyCapsules). Buffers are read in
+  place; nothing is copied and libarrow is not linked.
+* Rows are cut into chunks of ``CHUNK_ROWS`` rows (never spanning two record batches).
+  Worker threads take chunks from a shared atomic counter with the GIL released. Each
+  worker owns a ``Partial``: its own key dictionary, group table and accumulators.
+* Money is converted to exact int64 minor units, and every sum is an exact
+  ``(wrapped int64, carry)`` pair, so a total is independent of which worker summed which
+  chunk, of chunking and of row order; partials merge by plain integer addition.
+* Group ids are private to a partial (first-seen order); the output order comes from
+  sorting the decoded keys, so it never depends on the thread schedule either.
+* Errors found without the GIL are recorded as (row, column, code); the smallest
+  (row, column) wins, so the reported error does not depend on the schedule.
+* The float64 metric step (``finalize``) evaluates every formula in the order of
+  ``metriccore.reference``; with ``-ffp-contract=off`` and no fast-math both give the
+  same bits.
+"""
+
+cimport cython
+from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+                          uint64_t, INT64_MIN, INT64_MAX)
+from libc.stdlib cimport malloc, calloc, realloc, free
+from libc.string cimport memcpy, memset, memcmp, strcmp, strncmp
+from libc.math cimport nearbyint, floor, fabs, isnan, isinf
+from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+
+import numpy as np
+cimport numpy as cnp
+
+from metriccore._arrow cimport ArrowSchema, ArrowArray, ArrowArrayStream
+
+cnp.import_array()
+
+cdef extern from "_mc_support.h" nogil:
+    int mc_add_ovf(int64_t a, int64_t b, int64_t* r)
+    int mc_mul_ovf(int64_t a, int64_t b, int64_t* r)
+    void mc_acc_add(int64_t* acc, int64_t v)
+    void mc_acc_merge(int64_t* dst, const int64_t* src)
+    int64_t mc_fetch_add(int64_t* p, int64_t v)
+    int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
+
+
+#: Rows per chunk: the unit of work a thread takes. Small enough that the per-chunk
+#: scratch columns stay in L2, large enough that the shared counter is rarely touched.
+CHUNK_ROWS = 4096
+DEF CH = 4096
+
+# --------------------------------------------------------------------------------------
+# Column kinds
+# --------------------------------------------------------------------------------------
+cdef enum:
+    K_BOOL = 1
+    K_INT = 2
+    K_FLOAT32 = 3
+    K_FLOAT64 = 4
+    K_DEC128 = 5
+    K_UTF8 = 6
+    K_LUTF8 = 7
+    K_VIEW = 8
+    K_DICT = 9
+
+# Error codes recorded in nogil code and turned into exceptions by ``raise_row_error``.
+cdef enum:
+    E_NONE = 0
+    E_NAN = 1          # NaN or infinite money
+    E_BIG = 2          # float money beyond 2**53 minor units
+    E_MONEY_OVF = 3    # money value leaves int64 minor units
+    E_DAY_OVF = 4      # integer value leaves int64
+    E_DICT_INDEX = 5   # dictionary index out of range
+    E_VIEW_BUF = 6     # string view refers to a missing data buffer
+    E_NOMEM = 7
+
+# Roles, in METRICS.md §1 order (also the tie-break order of errors).
+cdef enum:
+    R_FIMR = 0
+    R_DPD = 1
+    R_PREV = 2
+    R_P = 3
+    R_DUE7 = 4
+    R_INTC = 5
+    R_FEEC = 6
+    R_FEED = 7
+    R_OB = 8
+    R_DSL = 9
+    R_AGE = 10
+    N_ROLES = 11
+
+# Accumulator layout of one group: 5 plain counts, then 11 exact (sum, carry) pairs.
+cdef enum:
+    A_LOANS = 0
+    A_FIRST = 1
+    A_ACTIVE = 2
+    A_NDAYS = 3
+    A_NAGE = 4
+    A_PORT = 5
+    A_D16 = 7
+    A_PAR = 9
+    A_PREV16 = 11
+    A_ROLLED = 13
+    A_DUE7 = 15
+    A_INTC = 17
+    A_FEEC = 19
+    A_FEED = 21
+    A_SDAYS = 23
+    A_SAGE = 25
+    NACC = 27
+
+#: Output aggregates in METRICS.md §7 order: (accumulator slot, is an exact pair).
+cdef int[16] OUT_SLOT = [A_LOANS, A_FIRST, A_PORT, A_D16, A_PAR, A_PREV16, A_ROLLED, A_DUE7,
+                         A_INTC, A_FEEC, A_FEED, A_ACTIVE, A_SDAYS, A_NDAYS, A_SAGE, A_NAGE]
+cdef bint[16] OUT_PAIR = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0]
+
+cdef struct Col:
+    int kind
+    int width            # bytes of an integer value or dictionary index
+    bint is_signed
+    int dec_scale
+    int64_t offset       # physical index of logical row 0 (parent offset included)
+    int64_t length
+    const uint8_t* validity   # NULL when the column has no nulls
+    const void* values        # data / offsets / views buffer
+    const char* chars         # utf8 data buffer
+    const char** vbufs        # string view data buffers
+    int64_t n_vbufs
+    Col* dict                 # dictionary values of a K_DICT column
+
+
+cdef struct Conf:
+    int64_t p_int             # 10**money_scale
+    double p_dbl
+    int scale
+    int64_t par_days
+    int64_t threshold         # active_threshold in minor units (floored)
+
+
+cdef struct Plan:
+    int n_keys
+    int n_cols                # n_keys + N_ROLES
+    int64_t n_batches
+    int64_t* batch_rows
+    int64_t* batch_base       # global row number of each batch's first row
+    Col* cols                 # n_batches * n_cols
+    Col* dicts                # n_batches * n_cols (only K_DICT slots are used)
+    int64_t n_chunks
+    int64_t* chunk_batch
+    int64_t* chunk_start
+    int64_t next_chunk        # shared, atomically incremented
+    Conf conf
+
+
+# --------------------------------------------------------------------------------------
+# Hashing
+# --------------------------------------------------------------------------------------
+cdef inline uint64_t mix64(uint64_t x) noexcept nogil:
+    # splitmix64 finaliser: cheap and good enough for a linear-probing table.
+    x ^= x >> 30
+    x *= <uint64_t>0xbf58476d1ce4e5b9ULL
+    x ^= x >> 27
+    x *= <uint64_t>0x94d049bb133111ebULL
+    x ^= x >> 31
+    return x
+
+
+cdef inline uint64_t hash_bytes(const char* p, int64_t n) noexcept nogil:
+    cdef uint64_t h = <uint64_t>0x9E3779B97F4A7C15ULL ^ <uint64_t>n
+    cdef uint64_t w
+    cdef int64_t i = 0
+    while i + 8 <= n:
+        memcpy(&w, p + i, 8)
+        h = mix64(h ^ w)
+        i += 8
+    if i < n:
+        w = 0
+        memcpy(&w, p + i, n - i)
+        h = mix64(h ^ w ^ (<uint64_t>0xff << 56))
+    return h
+
+
+cdef inline bint bit_at(const uint8_t* bm, int64_t i) noexcept nogil:
+    return (bm[i >> 3] >> (i & 7)) & 1
+
+
+# --------------------------------------------------------------------------------------
+# String interner: distinct byte strings -> dense codes (one per string key column)
+# --------------------------------------------------------------------------------------
+cdef struct Interner:
+    char* arena
+    int64_t arena_len
+    int64_t arena_cap
+    int64_t* offs
+    int64_t* lens
+    uint64_t* hashes
+    int64_t n
+    int64_t cap
+    int64_t* slots            # -1 empty, else code
+    int64_t mask
+
+
+cdef void interner_free(Interner* t) noexcept nogil:
+    free(t.arena)
+    free(t.offs)
+    free(t.lens)
+    free(t.hashes)
+    free(t.slots)
+    memset(t, 0, sizeof(Interner))
+
+
+cdef int interner_rehash(Interner* t, int64_t nslots) noexcept nogil:
+    cdef int64_t* slots = <int64_t*>malloc(nslots * sizeof(int64_t))
+    cdef int64_t c, s
+    if slots == NULL:
+        return -1
+    memset(slots, 0xff, nslots * sizeof(int64_t))
+    for c in range(t.n):
+        s = <int64_t>(t.hashes[c] & <uint64_t>(nslots - 1))
+        while slots[s] >= 0:
+            s = (s + 1) & (nslots - 1)
+        slots[s] = c
+    free(t.slots)
+    t.slots = slots
+    t.mask = nslots - 1
+    return 0
+
+
+cdef int64_t interner_put(Interner* t, const char* p, int64_t n) noexcept nogil:
+    """Code of the byte string ``p[:n]``, inserting it if new; -1 when out of memory."""
+    cdef uint64_t h = hash_bytes(p, n)
+    cdef int64_t s, c, newcap
+    cdef void* q
+    if t.slots == NULL and interner_rehash(t, 64) != 0:
+        return -1
+    s = <int64_t>(h & <uint64_t>t.mask)
+    while True:
+        c = t.slots[s]
+        if c < 0:
+            break
+        if t.hashes[c] == h and t.lens[c] == n and memcmp(t.arena + t.offs[c], p, n) == 0:
+            return c
+        s = (s + 1) & t.mask
+    if t.n == t.cap:
+        newcap = 64 if t.cap == 0 else 2 * t.cap
+        q = realloc(t.offs, newcap * sizeof(int64_t))
+        if q == NULL:
+            return -1
+        t.offs = <int64_t*>q
+        q = realloc(t.lens, newcap * sizeof(int64_t))
+        if q == NULL:
+            return -1
+        t.lens = <int64_t*>q
+        q = realloc(t.hashes, newcap * sizeof(uint64_t))
+        if q == NULL:
+            return -1
+        t.hashes = <uint64_t*>q
+        t.cap = newcap
+    if t.arena_len + n > t.arena_cap:
+        newcap = 2 * t.arena_cap + n + 256
+        q = realloc(t.arena, newcap)
+        if q == NULL:
+            return -1
+        t.arena = <char*>q
+        t.arena_cap = newcap
+    c = t.n
+    if n > 0:
+        memcpy(t.arena + t.arena_len, p, n)
+    t.offs[c] = t.arena_len
+    t.lens[c] = n
+    t.hashes[c] = h
+    t.arena_len += n
+    t.n += 1
+    t.slots[s] = c
+    if 2 * t.n > t.mask + 1:
+        if interner_rehash(t, 2 * (t.mask + 1)) != 0:
+            return -1
+    return c
+
+
+# --------------------------------------------------------------------------------------
+# Partial: one worker's (or one chunk's) groups and accumulators
+# --------------------------------------------------------------------------------------
+cdef struct Part:
+    int n_keys
+    bint* is_str              # per key column: codes are interner codes
+    Interner* interners       # per key column (unused for integer keys)
+    int64_t G                 # number of groups
+    int64_t cap
+    int64_t* gkeys            # cap * n_keys codes
+    uint32_t* gnull           # null bit mask of each group's key
+    uint64_t* ghash
+    int64_t* acc              # cap * NACC
+    int32_t* slots            # group table: -1 empty, else group id
+    int64_t mask
+
+
+cdef void part_free(Part* t) noexcept nogil:
+    cdef int j
+    if t.interners != NULL:
+        for j in range(t.n_keys):
+            interner_free(&t.interners[j])
+    free(t.interners)
+    free(t.is_str)
+    free(t.gkeys)
+    free(t.gnull)
+    free(t.ghash)
+    free(t.acc)
+    free(t.slots)
+    memset(t, 0, sizeof(Part))
+
+
+cdef int part_rehash(Part* t, int64_t nslots) noexcept nogil:
+    cdef int32_t* slots = <int32_t*>malloc(nslots * sizeof(int32_t))
+    cdef int64_t g, s
+    if slots == NULL:
+        return -1
+    memset(slots, 0xff, nslots * sizeof(int32_t))
+    for g in range(t.G):
+        s = <int64_t>(t.ghash[g] & <uint64_t>(nslots - 1))
+        while slots[s] >= 0:
+            s = (s + 1) & (nslots - 1)
+        slots[s] = <int32_t>g
+    free(t.slots)
+    t.slots = slots
+    t.mask = nslots - 1
+    return 0
+
+
+cdef int part_grow(Part* t) noexcept nogil:
+    cdef int64_t newcap = 64 if t.cap == 0 else 2 * t.cap
+    cdef void* q
+    cdef int nk = t.n_keys if t.n_keys > 0 else 1
+    if newcap > 2147483647:
+        return -1
+    q = realloc(t.gkeys, newcap * nk * sizeof(int64_t))
+    if q == NULL:
+        return -1
+    t.gkeys = <int64_t*>q
+    q = realloc(t.gnull, newcap * sizeof(uint32_t))
+    if q == NULL:
+        return -1
+    t.gnull = <uint32_t*>q
+    q = realloc(t.ghash, newcap * sizeof(uint64_t))
+    if q == NULL:
+        return -1
+    t.ghash = <uint64_t*>q
+    q = realloc(t.acc, newcap * NACC * sizeof(int64_t))
+    if q == NULL:
+        return -1
+    t.acc = <int64_t*>q
+    memset(t.acc + t.cap * NACC, 0, (newcap - t.cap) * NACC * sizeof(int64_t))
+    t.cap = newcap
+    return 0
+
+
+cdef inline uint64_t key_hash(const int64_t* codes, int64_t stride, int n_keys,
+                              uint32_t nulls) noexcept nogil:
+    cdef uint64_t h = <uint64_t>0x9E3779B97F4A7C15ULL ^ <uint64_t>nulls
+    cdef int j
+    for j in range(n_keys):
+        h = mix64(h ^ <uint64_t>codes[j * stride])
+    return h
+
+
+cdef inline int64_t part_find(Part* t, const int64_t* codes, int64_t stride,
+                              uint32_t nulls) noexcept nogil:
+    """Group id of the key ``codes[j * stride]`` (j < n_keys) with null mask ``nulls``,
+    inserting a new zeroed group when unseen; -1 when out of memory."""
+    cdef uint64_t h = key_hash(codes, stride, t.n_keys, nulls)
+    cdef int64_t s = <int64_t>(h & <uint64_t>t.mask)
+    cdef int64_t g
+    cdef int j
+    cdef bint same
+    while True:
+        g = t.slots[s]
+        if g < 0:
+            break
+        if t.ghash[g] == h and t.gnull[g] == nulls:
+            same = True
+            for j in range(t.n_keys):
+                if t.gkeys[g * t.n_keys + j] != codes[j * stride]:
+                    same = False
+                    break
+            if same:
+                return g
+        s = (s + 1) & t.mask
+    if t.G == t.cap and part_grow(t) != 0:
+        return -1
+    g = t.G
+    for j in range(t.n_keys):
+        t.gkeys[g * t.n_keys + j] = codes[j * stride]
+    t.gnull[g] = nulls
+    t.ghash[g] = h
+    t.G += 1
+    t.slots[s] = <int32_t>g
+    if 2 * t.G > t.mask + 1 and part_rehash(t, 2 * (t.mask + 1)) != 0:
+        return -1
+    return g
+
+
+cdef int part_init(Part* t, int n_keys, const bint* is_str) noexcept nogil:
+    memset(t, 0, sizeof(Part))
+    t.n_keys = n_keys
+    t.is_str = <bint*>calloc(n_keys + 1, sizeof(bint))
+    t.interners = <Interner*>calloc(n_keys + 1, sizeof(Interner))
+    if t.is_str == NULL or t.interners == NULL or part_rehash(t, 64) != 0:
+        return -1
+    if n_keys > 0:
+        memcpy(t.is_str, is_str, n_keys * sizeof(bint))
+        return 0
+    # The portfolio (no key columns) always has its one group, even for zero rows.
+    if part_grow(t) != 0:
+        return -1
+    t.G = 1
+    t.gnull[0] = 0
+    t.ghash[0] = 0
+    return 0
+
+
+cdef int part_merge(Part* dst, Part* src) noexcept nogil:
+    """Add every group of ``src`` into ``dst`` (exact integer sums: order-free)."""
+    cdef int nk = src.n_keys
+    cdef int64_t** trans = NULL
+    cdef int64_t* codes = NULL
+    cdef int64_t g, d, c, a
+    cdef int j, rc = 0
+    cdef Interner* si
+    if nk == 0:
+        for a in range(A_PORT):
+            dst.acc[a] += src.acc[a]
+        a = A_PORT
+        while a < NACC:
+            mc_acc_merge(dst.acc + a, src.acc + a)
+            a += 2
+        return 0
+    trans = <int64_t**>calloc(nk, sizeof(int64_t*))
+    codes = <int64_t*>malloc(nk * sizeof(int64_t))
+    if trans == NULL or codes == NULL:
+        rc = -1
+    # Interner codes are private to a partial: translate src's string codes to dst's.
+    j = 0
+    while rc == 0 and j < nk:
+        if src.is_str[j]:
+            si = &src.interners[j]
+            trans[j] = <int64_t*>malloc((si.n + 1) * sizeof(int64_t))
+            if trans[j] == NULL:
+                rc = -1
+                break
+            for c in range(si.n):
+                trans[j][c] = interner_put(&dst.interners[j], si.arena + si.offs[c], si.lens[c])
+                if trans[j][c] < 0:
+                    rc = -1
+                    break
+        j += 1
+    g = 0
+    while rc == 0 and g < src.G:
+        for j in range(nk):
+            c = src.gkeys[g * nk + j]
+            if src.is_str[j] and not (src.gnull[g] >> j) & 1:
+                c = trans[j][c]
+            codes[j] = c
+        d = part_find(dst, codes, 1, src.gnull[g])
+        if d < 0:
+            rc = -1
+            break
+        for a in range(A_PORT):
+            dst.acc[d * NACC + a] += src.acc[g * NACC + a]
+        a = A_PORT
+        while a < NACC:
+            mc_acc_merge(dst.acc + d * NACC + a, src.acc + g * NACC + a)
+            a += 2
+        g += 1
+    if trans != NULL:
+        for j in range(nk):
+            free(trans[j])
+    free(trans)
+    free(codes)
+    return rc
+
+
+# --------------------------------------------------------------------------------------
+# Per-chunk column passes: Arrow values -> scratch arrays. Each returns the index (within
+# the chunk) of its first bad row, or -1, with the error code in ``*code``.
+# --------------------------------------------------------------------------------------
+ctypedef fused any_int:
+    int8_t
+    int16_t
+    int32_t
+    int64_t
+    uint8_t
+    uint16_t
+    uint32_t
+    uint64_t
+
+
+cdef int64_t int_pass_t(const any_int* vals, const Col* c, int64_t start, int64_t n,
+                        int64_t mult, int64_t null_value, int64_t* out, uint8_t* valid,
+                        int bad_code, int* code) noexcept nogil:
+    """Integers (times ``mult`` when mult != 1) -> int64; overflow is ``bad_code``."""
+    cdef int64_t i, idx, v
+    for i in range(n):
+        idx = c.offset + start + i
+        if c.validity != NULL and not bit_at(c.validity, idx):
+            out[i] = null_value
+            valid[i] = 0
+            continue
+        if any_int is uint64_t:
+            if vals[idx] > <uint64_t>INT64_MAX:
+                code[0] = bad_code
+                return i
+        v = <int64_t>vals[idx]
+        if mult != 1 and mc_mul_ovf(v, mult, &v):
+            code[0] = bad_code
+            return i
+        out[i] = v
+        valid[i] = 1
+    return -1
+
+
+cdef int64_t int_pass(const Col* c, int64_t start, int64_t n, int64_t mult,
+                      int64_t null_value, int64_t* out, uint8_t* valid, int bad_code,
+                      int* code) noexcept nogil:
+    if c.width == 1:
+        if c.is_signed:
+            return int_pass_t(<const int8_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+        return int_pass_t(<const uint8_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+    if c.width == 2:
+        if c.is_signed:
+            return int_pass_t(<const int16_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+        return int_pass_t(<const uint16_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+    if c.width == 4:
+        if c.is_signed:
+            return int_pass_t(<const int32_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+        return int_pass_t(<const uint32_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+    if c.is_signed:
+        return int_pass_t(<const int64_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+    return int_pass_t(<const uint64_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+
+
+ctypedef fused any_float:
+    float
+    double
+
+
+cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, int64_t n,
+                          double p, int64_t* out, uint8_t* valid, int* code) noexcept nogil:
+    cdef int64_t i, idx
+    cdef double x, r
+    for i in range(n):
+        idx = c.offset + start + i
+        if c.validity != NULL and not bit_at(c.validity, idx):
+            out[i] = 0
+            valid[i] = 0
+            continue
+        x = <double>vals[idx]
+        if isnan(x) or isinf(x):
+            code[0] = E_NAN
+            return i
+        # round half to even at the default rounding mode, like Python's round()
+        r = nearbyint(x * p)
+        if not (fabs(r) <= 9007199254740992.0):
+            code[0] = E_BIG
+            return i
+        out[i] = <int64_t>r
+        valid[i] = 1
+    return -1
+
+
+cdef int64_t dec_pass(const Col* c, int64_t start, int64_t n, int scale, int64_t* out,
+                      uint8_t* valid, int* code) noexcept nogil:
+    cdef const uint64_t* words = <const uint64_t*>c.values
+    cdef int64_t i, idx
+    cdef int up = scale - c.dec_scale
+    for i in range(n):
+        idx = c.offset + start + i
+        if c.validity != NULL and not bit_at(c.validity, idx):
+            out[i] = 0
+            valid[i] = 0
+            continue
+        # little-endian two's complement: low word first
+        if mc_dec128_rescale(words[2 * idx], <int64_t>words[2 * idx + 1], up, &out[i]):
+            code[0] = E_MONEY_OVF
+            return i
+        valid[i] = 1
+    return -1
+
+
+cdef int64_t money_pass(const Col* c, int64_t start, int64_t n, const Conf* cf,
+                        int64_t* out, uint8_t* valid, int* code) noexcept nogil:
+    """Money -> exact minor units (0 where null), METRICS.md §1."""
+    if c.kind == K_FLOAT64:
+        return float_pass_t(<const double*>c.values, c, start, n, cf.p_dbl, out, valid, code)
+    if c.kind == K_FLOAT32:
+        return float_pass_t(<const float*>c.values, c, start, n, cf.p_dbl, out, valid, code)
+    if c.kind == K_DEC128:
+        return dec_pass(c, start, n, cf.scale, out, valid, code)
+    return int_pass(c, start, n, cf.p_int, 0, out, valid, E_MONEY_OVF, code)
+
+
+cdef void bool_pass(const Col* c, int64_t start, int64_t n, uint8_t* out) noexcept nogil:
+    """1 where the value is true, 0 where false or null (a null is not tagged)."""
+    cdef const uint8_t* bits = <const uint8_t*>c.values
+    cdef int64_t i, idx
+    for i in range(n):
+        idx = c.offset + start + i
+        out[i] = bit_at(bits, idx) and (c.validity == NULL or bit_at(c.validity, idx))
+
+
+cdef inline int64_t read_index(const Col* c, int64_t idx) noexcept nogil:
+    if c.width == 1:
+        return (<const int8_t*>c.values)[idx] if c.is_signed else (<const uint8_t*>c.values)[idx]
+    if c.width == 2:
+        return (<const int16_t*>c.values)[idx] if c.is_signed else (<const uint16_t*>c.values)[idx]
+    if c.width == 4:
+        return (<const int32_t*>c.values)[idx] if c.is_signed else (<const uint32_t*>c.values)[idx]
+    if c.is_signed:
+        return (<const int64_t*>c.values)[idx]
+    if (<const uint64_t*>c.values)[idx] > <uint64_t>INT64_MAX:
+        return -1
+    return <int64_t>(<const uint64_t*>c.values)[idx]
+
+
+cdef inline int string_at(const Col* c, int64_t idx, const char** p, int64_t* n) noexcept nogil:
+    """Pointer and length of string ``idx`` (physical); nonzero for a bad view buffer."""
+    cdef const uint8_t* view
+    cdef int32_t len32, buf, off
+    if c.kind == K_UTF8:
+        p[0] = c.chars + (<const int32_t*>c.values)[idx]
+        n[0] = (<const int32_t*>c.values)[idx + 1] - (<const int32_t*>c.values)[idx]
+        return 0
+    if c.kind == K_LUTF8:
+        p[0] = c.chars + (<const int64_t*>c.values)[idx]
+        n[0] = (<const int64_t*>c.values)[idx + 1] - (<const int64_t*>c.values)[idx]
+        return 0
+    # string_view: 16-byte views, inline up to 12 bytes, else (prefix, buffer, offset)
+    view = <const uint8_t*>c.values + 16 * idx
+    memcpy(&len32, view, 4)
+    n[0] = len32
+    if len32 <= 12:
+        p[0] = <const char*>(view + 4)
+        return 0
+    memcpy(&buf, view + 8, 4)
+    memcpy(&off, view + 12, 4)
+    if buf < 0 or buf >= c.n_vbufs:
+        return 1
+    p[0] = c.vbufs[buf] + off
+    return 0
+
+
+cdef struct DictCache:
+    int64_t batch              # batch whose dictionary is cached, -1 for none
+    int64_t cap
+    uint8_t* state             # 0 unresolved, 1 value, 2 null
+    int64_t* code
+
+
+cdef struct Scratch:
+    int32_t* gid
+    uint8_t* tagged
+    int64_t* dpd
+    int64_t* prev
+    int64_t* money              # 5 * CH: P, due7, intc, feec, feed
+    int64_t* ob
+    uint8_t* active
+    int64_t* dsl
+    int64_t* age
+    uint8_t* dsl_ok
+    uint8_t* age_ok
+    uint8_t* valid              # throwaway validity for passes that fold nulls
+    int64_t* codes              # n_keys * CH
+    uint32_t* nulls
+    DictCache* dcache           # per key column
+
+
+cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t batch,
+                      Interner* it, DictCache* dc, int64_t* codes, uint32_t* nulls,
+                      int* code) noexcept nogil:
+    """Key column ``j`` -> int64 codes: integer keys as themselves (uint64 bit pattern),
+    strings as interner codes; nulls set bit ``j`` of ``nulls`` and code 0."""
+    cdef int64_t i, idx, di, v
+    cdef const char* p
+    cdef int64_t ln
+    cdef uint8_t dummy
+    cdef const Col* d
+    cdef void* q
+    for i in range(n):
+        idx = c.offset + start + i
+        if c.validity != NULL and not bit_at(c.validity, idx):
+            codes[i] = 0
+            nulls[i] |= (<uint32_t>1) << j
+            continue
+        if c.kind == K_INT:
+            if c.width == 8 and not c.is_signed:
+                codes[i] = <int64_t>(<const uint64_t*>c.values)[idx]
+            else:
+                codes[i] = read_index(c, idx)
+        elif c.kind == K_DICT:
+            d = c.dict
+            di = read_index(c, idx)
+            if di < 0 or di >= d.length:
+                code[0] = E_DICT_INDEX
+                return i
+            if dc.batch != batch:
+                # dictionaries may differ per batch: resolve entries lazily, once per batch
+                if d.length > dc.cap:
+                    q = realloc(dc.state, d.length)
+                    if q == NULL:
+                        code[0] = E_NOMEM
+                        return i
+                    dc.state = <uint8_t*>q
+                    q = realloc(dc.code, d.length * sizeof(int64_t))
+                    if q == NULL:
+                        code[0] = E_NOMEM
+                        return i
+                    dc.code = <int64_t*>q
+                    dc.cap = d.length
+                memset(dc.state, 0, d.length)
+                dc.batch = batch
+            if dc.state[di] == 0:
+                idx = d.offset + di
+                if d.validity != NULL and not bit_at(d.validity, idx):
+                    dc.state[di] = 2
+                elif d.kind == K_INT:
+                    dc.code[di] = (<int64_t>(<const uint64_t*>d.values)[idx]
+                                   if d.width == 8 and not d.is_signed else read_index(d, idx))
+                    dc.state[di] = 1
+                else:
+                    if string_at(d, idx, &p, &ln):
+                        code[0] = E_VIEW_BUF
+                        return i
+                    v = interner_put(it, p, ln)
+                    if v < 0:
+                        code[0] = E_NOMEM
+                        return i
+                    dc.code[di] = v
+                    dc.state[di] = 1
+            if dc.state[di] == 2:
+                codes[i] = 0
+                nulls[i] |= (<uint32_t>1) << j
+            else:
+                codes[i] = dc.code[di]
+        else:
+            if string_at(c, idx, &p, &ln):
+                code[0] = E_VIEW_BUF
+                return i
+            v = interner_put(it, p, ln)
+            if v < 0:
+                code[0] = E_NOMEM
+                return i
+            codes[i] = v
+    return -1
+
+
+cdef inline void note_error(int64_t row, int col, int code, int64_t* best_row, int* best_col,
+                            int* best_code) noexcept nogil:
+    if row < best_row[0] or (row == best_row[0] and col < best_col[0]):
+        best_row[0] = row
+        best_col[0] = col
+        best_code[0] = code
+
+
+cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t* err_row,
+                        int* err_col, int* err_code) noexcept nogil:
+    cdef int64_t b = pl.chunk_batch[chunk]
+    cdef int64_t start = pl.chunk_start[chunk]
+    cdef int64_t n = pl.batch_rows[b] - start
+    cdef int64_t base, i, r, g, d, q, p, dsl_ok_n
+    cdef const Col* cols = pl.cols + b * pl.n_cols
+    cdef const Col* rc
+    cdef const Conf* cf = &pl.conf
+    cdef int nk = pl.n_keys, j, code = 0
+    cdef int64_t bad_row = INT64_MAX
+    cdef int bad_col = 0, bad_code = 0
+    cdef int64_t* acc
+    cdef int64_t* P
+    cdef int64_t* due7
+    cdef int64_t* intc
+    cdef int64_t* feec
+    cdef int64_t* feed
+    cdef int64_t par_days = cf.par_days
+    if n > CH:
+        n = CH
+    base = pl.batch_base[b] + start
+
+    for j in range(nk):
+        if j == 0:
+            memset(s.nulls, 0, n * sizeof(uint32_t))
+        r = key_pass(&cols[j], j, start, n, b, &part.interners[j], &s.dcache[j],
+                     s.codes + j * CH, s.nulls, &code)
+        if r >= 0:
+            note_error(r, j, code, &bad_row, &bad_col, &bad_code)
+    rc = cols + nk
+    bool_pass(&rc[R_FIMR], start, n, s.tagged)
+    r = int_pass(&rc[R_DPD], start, n, 1, INT64_MIN, s.dpd, s.valid, E_DAY_OVF, &code)
+    if r >= 0:
+        note_error(r, nk + R_DPD, code, &bad_row, &bad_col, &bad_code)
+    r = int_pass(&rc[R_PREV], start, n, 1, INT64_MIN, s.prev, s.valid, E_DAY_OVF, &code)
+    if r >= 0:
+        note_error(r, nk + R_PREV, code, &bad_row, &bad_col, &bad_code)
+    for j in range(5):
+        r = money_pass(&rc[R_P + j], start, n, cf, s.money + j * CH, s.valid, &code)
+        if r >= 0:
+            note_error(r, nk + R_P + j, code, &bad_row, &bad_col, &bad_code)
+    r = money_pass(&rc[R_OB], start, n, cf, s.ob, s.active, &code)
+    if r >= 0:
+        note_error(r, nk + R_OB, code, &bad_row, &bad_col, &bad_code)
+    r = int_pass(&rc[R_DSL], start, n, 1, 0, s.dsl, s.dsl_ok, E_DAY_OVF, &code)
+    if r >= 0:
+        note_error(r, nk + R_DSL, code, &bad_row, &bad_col, &bad_code)
+    r = int_pass(&rc[R_AGE], start, n, 1, 0, s.age, s.age_ok, E_DAY_OVF, &code)
+    if r >= 0:
+        note_error(r, nk + R_AGE, code, &bad_row, &bad_col, &bad_code)
+    if bad_row != INT64_MAX:
+        note_error(base + bad_row, bad_col, bad_code, err_row, err_col, err_code)
+        return
+
+    # Group ids of the chunk's rows.
+    if nk == 0:
+        memset(s.gid, 0, n * sizeof(int32_t))
+    else:
+        for i in range(n):
+            g = part_find(part, s.codes + i, CH, s.nulls[i])
+            if g < 0:
+                note_error(-1, 0, E_NOMEM, err_row, err_col, err_code)
+                return
+            s.gid[i] = <int32_t>g
+
+    # ``active`` held the validity of outstanding_balance; make it the active flag.
+    for i in range(n):
+        s.active[i] = s.active[i] and s.ob[i] > cf.threshold
+
+    P = s.money
+    due7 = s.money + CH
+    intc = s.money + 2 * CH
+    feec = s.money + 3 * CH
+    feed = s.money + 4 * CH
+    for i in range(n):
+        acc = part.acc + <int64_t>s.gid[i] * NACC
+        acc[A_LOANS] += 1
+        acc[A_FIRST] += s.tagged[i]
+        p = P[i]
+        d = s.dpd[i]          # INT64_MIN when null: in no bucket since par_days >= 1
+        q = s.prev[i]
+        mc_acc_add(acc + A_PORT, p)
+        if 1 <= d <= 6:
+            mc_acc_add(acc + A_D16, p)
+        if d >= par_days:
+            mc_acc_add(acc + A_PAR, p)
+        if 1 <= q <= 6:
+            mc_acc_add(acc + A_PREV16, p)
+            if 7 <= d <= 30:
+                mc_acc_add(acc + A_ROLLED, p)
+        mc_acc_add(acc + A_DUE7, due7[i])
+        mc_acc_add(acc + A_INTC, intc[i])
+        mc_acc_add(acc + A_FEEC, feec[i])
+        mc_acc_add(acc + A_FEED, feed[i])
+        if s.active[i]:
+            acc[A_ACTIVE] += 1
+            if s.dsl_ok[i]:
+                acc[A_NDAYS] += 1
+                mc_acc_add(acc + A_SDAYS, s.dsl[i])
+            if s.age_ok[i]:
+                acc[A_NAGE] += 1
+                mc_acc_add(acc + A_SAGE, s.age[i])
+
+
+cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
+    cdef int j
+    free(s.gid)
+    free(s.tagged)
+    free(s.dpd)
+    free(s.prev)
+    free(s.money)
+    free(s.ob)
+    free(s.active)
+    free(s.dsl)
+    free(s.age)
+    free(s.dsl_ok)
+    free(s.age_ok)
+    free(s.valid)
+    free(s.codes)
+    free(s.nulls)
+    if s.dcache != NULL:
+        for j in range(nk):
+            free(s.dcache[j].state)
+            free(s.dcache[j].code)
+    free(s.dcache)
+    memset(s, 0, sizeof(Scratch))
+
+
+cdef int scratch_init(Scratch* s, int nk) noexcept nogil:
+    cdef int j
+    memset(s, 0, sizeof(Scratch))
+    s.gid = <int32_t*>malloc(CH * sizeof(int32_t))
+    s.tagged = <uint8_t*>malloc(CH)
+    s.dpd = <int64_t*>malloc(CH * sizeof(int64_t))
+    s.prev = <int64_t*>malloc(CH * sizeof(int64_t))
+    s.money = <int64_t*>malloc(5 * CH * sizeof(int64_t))
+    s.ob = <int64_t*>malloc(CH * sizeof(int64_t))
+    s.active = <uint8_t*>malloc(CH)
+    s.dsl = <int64_t*>malloc(CH * sizeof(int64_t))
+    s.age = <int64_t*>malloc(CH * sizeof(int64_t))
+    s.dsl_ok = <uint8_t*>malloc(CH)
+    s.age_ok = <uint8_t*>malloc(CH)
+    s.valid = <uint8_t*>malloc(CH)
+    s.codes = <int64_t*>malloc((nk + 1) * CH * sizeof(int64_t))
+    s.nulls = <uint32_t*>malloc(CH * sizeof(uint32_t))
+    s.dcache = <DictCache*>calloc(nk + 1, sizeof(DictCache))
+    if (s.gid == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
+            or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
+            or s.age == NULL or s.dsl_ok == NULL or s.age_ok == NULL or s.valid == NULL
+            or s.codes == NULL or s.nulls == NULL or s.dcache == NULL):
+        return -1
+    for j in range(nk):
+        s.dcache[j].batch = -1
+    return 0
+
+
+# --------------------------------------------------------------------------------------
+# Python-facing objects
+# --------------------------------------------------------------------------------------
+_INT_FORMATS = {
+    "c": (1, True, "int8"), "C": (1, False, "uint8"), "s": (2, True, "int16"),
+    "S": (2, False, "uint16"), "i": (4, True, "int32"), "I": (4, False, "uint32"),
+    "l": (8, True, "int64"), "L": (8, False, "uint64"),
+}
+_STRING_FORMATS = {"u": (K_UTF8, "string"), "U": (K_LUTF8, "large_string"),
+                   "vu": (K_VIEW, "string_view")}
+_OTHER_NAMES = {"n": "null", "b": "bool", "e": "float16", "f": "float32", "g": "float64",
+                "z": "binary", "Z": "large_binary", "vz": "binary_view", "tdD": "date32",
+                "tdm": "date64", "+l": "list", "+L": "large_list", "+s": "struct",
+                "+m": "map"}
+
+
+cdef str _fmt(const char* f):
+    return f.decode("utf-8", "replace")
+
+
+def type_name(str fmt, object dict_fmt=None, bint ordered=False):
+    """The Arrow type name (as pyarrow prints it) of an Arrow C format string."""
+    if dict_fmt is not None:
+        return (f"dictionary<values={type_name(dict_fmt)}, indices={type_name(fmt)}, "
+                f"ordered={int(ordered)}>")
+    if fmt in _INT_FORMATS:
+        return _INT_FORMATS[fmt][2]
+    if fmt in _STRING_FORMATS:
+        return _STRING_FORMATS[fmt][1]
+    if fmt.startswith("d:"):
+        parts = fmt[2:].split(",")
+        bits = parts[2] if len(parts) > 2 else "128"
+        return f"decimal{bits}({parts[0]}, {parts[1] if len(parts) > 1 else '?'})"
+    if fmt.startswith("ts"):
+        return f"timestamp[{fmt[2:]}]"
+    return _OTHER_NAMES.get(fmt, f"format {fmt!r}")
+
+
+cdef class ColumnType:
+    """How one input column is read (parsed from its Arrow C format string)."""
+    cdef public int kind
+    cdef public int width
+    cdef public bint is_signed
+    cdef public int dec_scale
+    cdef public ColumnType value      # dictionary value type
+    cdef public str name              # readable Arrow type name
+
+    def __repr__(self):
+        return f"ColumnType({self.name})"
+
+
+cdef ColumnType _parse_plain(str fmt):
+    cdef ColumnType t = ColumnType()
+    t.name = type_name(fmt)
+    t.kind = 0
+    if fmt == "b":
+        t.kind = K_BOOL
+    elif fmt in _INT_FORMATS:
+        t.kind = K_INT
+        t.width, t.is_signed, _ = _INT_FORMATS[fmt]
+    elif fmt == "f":
+        t.kind = K_FLOAT32
+    elif fmt == "g":
+        t.kind = K_FLOAT64
+    elif fmt in _STRING_FORMATS:
+        t.kind = _STRING_FORMATS[fmt][0]
+    elif fmt.startswith("d:"):
+        parts = fmt[2:].split(",")
+        if len(parts) == 2 or (len(parts) == 3 and parts[2] == "128"):
+            try:
+                t.dec_scale = int(parts[1])
+                t.kind = K_DEC128
+            except ValueError:
+                t.kind = 0
+    return t
+
+
+cdef ColumnType _parse_schema_type(ArrowSchema* sc):
+    cdef ColumnType t
+    if sc.dictionary != NULL:
+        t = _parse_plain(_fmt(sc.format))
+        if t.kind != K_INT:
+            t.kind = 0
+            return t
+        t.value = _parse_plain(_fmt(sc.dictionary.format))
+        t.name = type_name(_fmt(sc.format), _fmt(sc.dictionary.format), sc.flags & 1)
+        t.kind = K_DICT if t.value.kind in (K_INT, K_UTF8, K_LUTF8, K_VIEW) else 0
+        return t
+    return _parse_plain(_fmt(sc.format))
+
+
+cdef object _stream_error(ArrowArrayStream* st, int rc):
+    cdef const char* msg = st.get_last_error(st) if st.get_last_error != NULL else NULL
+    text = msg.decode("utf-8", "replace") if msg != NULL else f"error code {rc}"
+    return ValueError(f"the Arrow stream failed: {text}")
+
+
+cdef class ArrowInput:
+    """The record batches of one input, imported through the Arrow C Data Interface.
+
+    Holds the producer's buffers alive (zero-copy) until it is garbage collected.
+    """
+    cdef object _keep                 # capsules owning what we borrow
+    cdef ArrowSchema _schema          # owned copy when read from a stream
+    cdef ArrowSchema* schema
+    cdef ArrowArray* arrays
+    cdef int64_t n_arrays
+    cdef int64_t cap
+    cdef public list names
+    cdef public int64_t num_rows
+
+    def __cinit__(self):
+        self.schema = NULL
+        self.arrays = NULL
+        self.n_arrays = 0
+        self.cap = 0
+        memset(&self._schema, 0, sizeof(ArrowSchema))
+
+    def __dealloc__(self):
+        cdef int64_t i
+        for i in range(self.n_arrays):
+            if self.arrays[i].release != NULL:
+                self.arrays[i].release(&self.arrays[i])
+        free(self.arrays)
+        if self._schema.release != NULL:
+            self._schema.release(&self._schema)
+
+    cdef ArrowArray* _slot(self) except NULL:
+        cdef void* q
+        if self.n_arrays == self.cap:
+            q = realloc(self.arrays, (2 * self.cap + 4) * sizeof(ArrowArray))
+            if q == NULL:
+                raise MemoryError()
+            self.arrays = <ArrowArray*>q
+            self.cap = 2 * self.cap + 4
+        memset(&self.arrays[self.n_arrays], 0, sizeof(ArrowArray))
+        return &self.arrays[self.n_arrays]
+
+    @staticmethod
+    def from_stream(object capsule):
+        """Import every batch of an ``arrow_array_stream`` PyCapsule."""
+        cdef ArrowInput self = ArrowInput()
+        cdef ArrowArrayStream* st
+        cdef ArrowArray* out
+        cdef int rc
+        if not PyCapsule_IsValid(capsule, b"arrow_array_stream"):
+            raise TypeError("__arrow_c_stream__ did not return an 'arrow_array_stream' PyCapsule")
+        st = <ArrowArrayStream*>PyCapsule_GetPointer(capsule, b"arrow_array_stream")
+        self._keep = capsule
+        if st.release == NULL:
+            raise ValueError("the Arrow stream was already released")
+        rc = st.get_schema(st, &self._schema)
+        if rc != 0:
+            raise _stream_error(st, rc)
+        self.schema = &self._schema
+        self._check_schema()
+        while True:
+            out = self._slot()
+            rc = st.get_next(st, out)
+            if rc != 0:
+                raise _stream_error(st, rc)
+            if out.release == NULL:
+                break
+            self.n_arrays += 1
+            self._check_batch(out)
+        return self
+
+    @staticmethod
+    def from_array(object schema_capsule, object array_capsule):
+        """Import one struct array (a record batch) from ``__arrow_c_array__`` capsules."""
+        cdef ArrowInput self = ArrowInput()
+        cdef ArrowArray* src
+        cdef ArrowArray* out
+        if not (PyCapsule_IsValid(schema_capsule, b"arrow_schema")
+                and PyCapsule_IsValid(array_capsule, b"arrow_array")):
+            raise TypeError("__arrow_c_array__ did not return 'arrow_schema' and "
+                            "'arrow_array' PyCapsules")
+        self._keep = (schema_capsule, array_capsule)
+        self.schema = <ArrowSchema*>PyCapsule_GetPointer(schema_capsule, b"arrow_schema")
+        self._check_schema()
+        src = <ArrowArray*>PyCapsule_GetPointer(array_capsule, b"arrow_array")
+        if src.release == NULL:
+            raise ValueError("the Arrow array was already released")
+        out = self._slot()
+        memcpy(out, src, sizeof(ArrowArray))
+        src.release = NULL            # moved: the capsule no longer owns it
+        self.n_arrays = 1
+        self._check_batch(out)
+        return self
+
+    cdef _check_schema(self):
+        cdef int64_t i
+        if _fmt(self.schema.format) != "+s":
+            raise TypeError("expected a table-like Arrow input (a struct / record batch), "
+                            f"got Arrow type {type_name(_fmt(self.schema.format))}")
+        self.names = []
+        for i in range(self.schema.n_children):
+            name = self.schema.children[i].name
+            self.names.append(name.decode("utf-8", "replace") if name != NULL else "")
+        self.num_rows = 0
+
+    cdef _check_batch(self, ArrowArray* a):
+        if a.n_children != self.schema.n_children:
+            raise ValueError(f"a record batch has {a.n_children} columns but the schema has "
+                             f"{self.schema.n_children}")
+        if a.null_count != 0 and a.n_buffers > 0 and a.buffers[0] != NULL:
+            raise ValueError("top-level (struct) nulls are not supported in a table input")
+        if a.length < 0 or a.offset < 0:
+            raise ValueError("a record batch has a negative length or offset")
+        self.num_rows += a.length
+
+    def column_type(self, int index):
+        """The :class:`ColumnType` of column ``index``."""
+        return _parse_schema_type(self.schema.children[index])
+
+
+cdef int _fill_col(Col* c, Col* dslot, ArrowArray* parent, ArrowArray* a, ColumnType t,
+                   str name) except -1:
+    """Point ``c`` at the buffers of child array ``a`` (checked against its type)."""
+    cdef int need
+    memset(c, 0, sizeof(Col))
+    c.kind = t.kind
+    c.width = t.width
+    c.is_signed = t.is_signed
+    c.dec_scale = t.dec_scale
+    c.offset = a.offset + parent.offset
+    c.length = a.length
+    if a.length < parent.length + parent.offset:
+        raise ValueError(f"column {name!r}: a child array is shorter than its record batch")
+    need = 3 if t.kind in (K_UTF8, K_LUTF8) else 2
+    if t.kind == K_VIEW:
+        need = 3
+    if a.n_buffers < need:
+        raise ValueError(f"column {name!r}: malformed Arrow array ({a.n_buffers} buffers)")
+    if a.null_count != 0 and a.buffers[0] != NULL:
+        c.validity = <const uint8_t*>a.buffers[0]
+    c.values = a.buffers[1]
+    if t.kind in (K_UTF8, K_LUTF8):
+        c.chars = <const char*>a.buffers[2]
+    elif t.kind == K_VIEW:
+        c.vbufs = <const char**>(a.buffers + 2)
+        c.n_vbufs = a.n_buffers - 3
+    if c.values == NULL and a.length > 0:
+        raise ValueError(f"column {name!r}: missing data buffer")
+    if t.kind == K_DICT:
+        if a.dictionary == NULL:
+            raise ValueError(f"column {name!r}: dictionary array without a dictionary")
+        _fill_dict(dslot, a.dictionary, t.value, name)
+        c.dict = dslot
+    return 0
+
+
+cdef int _fill_dict(Col* c, ArrowArray* a, ColumnType t, str name) except -1:
+    cdef int need = 3 if t.kind in (K_UTF8, K_LUTF8, K_VIEW) else 2
+    memset(c, 0, sizeof(Col))
+    c.kind = t.kind
+    c.width = t.width
+    c.is_signed = t.is_signed
+    c.offset = a.offset
+    c.length = a.length
+    if a.n_buffers < need:
+        raise ValueError(f"column {name!r}: malformed dictionary ({a.n_buffers} buffers)")
+    if a.null_count != 0 and a.buffers[0] != NULL:
+        c.validity = <const uint8_t*>a.buffers[0]
+    c.values = a.buffers[1]
+    if t.kind in (K_UTF8, K_LUTF8):
+        c.chars = <const char*>a.buffers[2]
+    elif t.kind == K_VIEW:
+        c.vbufs = <const char**>(a.buffers + 2)
+        c.n_vbufs = a.n_buffers - 3
+    return 0
+
+
+cdef class Partial:
+    """Per-group exact accumulators of some rows: the unit that threads produce and merge.
+
+    ``merge`` adds another partial's groups (exact integer sums, so any merge order gives
+    the same totals); the float64 ratio step lives apart, in :func:`finalize`.
+    """
+    cdef Part p
+    cdef public list key_types
+
+    def __cinit__(self, list key_types):
+        cdef int nk = len(key_types)
+        cdef bint* is_str = <bint*>calloc(nk + 1, sizeof(bint))
+        cdef int j
+        if is_str == NULL:
+            raise MemoryError()
+        for j in range(nk):
+            is_str[j] = (<ColumnType>key_types[j]).kind != K_INT and not (
+                (<ColumnType>key_types[j]).kind == K_DICT
+                and (<ColumnType>key_types[j]).value.kind == K_INT)
+        self.key_types = key_types
+        rc = part_init(&self.p, nk, is_str)
+        free(is_str)
+        if rc != 0:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        part_free(&self.p)
+
+    @property
+    def n_groups(self):
+        return self.p.G
+
+    def merge(self, Partial other):
+        """Add ``other``'s groups into this partial."""
+        cdef int rc
+        if other.p.n_keys != self.p.n_keys:
+            raise ValueError("cannot merge partials with different key columns")
+        with nogil:
+            rc = part_merge(&self.p, &other.p)
+        if rc != 0:
+            raise MemoryError()
+
+    def key_arrays(self):
+        """Per key column: (values, nulls) numpy arrays, one entry per group.
+
+        Integer keys give int64 values (the uint64 bit pattern for uint64); string keys give
+        ``(offsets int64, bytes uint8)`` of the group's key instead of values.
+        """
+        cdef int nk = self.p.n_keys, j
+        cdef int64_t G = self.p.G, g, c, total
+        cdef cnp.ndarray[cnp.int64_t] vals
+        cdef cnp.ndarray[cnp.uint8_t] nulls
+        cdef cnp.ndarray[cnp.int64_t] offs
+        cdef cnp.ndarray[cnp.uint8_t] data
+        cdef Interner* it
+        out = []
+        for j in range(nk):
+            vals = np.empty(G, dtype=np.int64)
+            nulls = np.empty(G, dtype=np.uint8)
+            for g in range(G):
+                vals[g] = self.p.gkeys[g * nk + j]
+                nulls[g] = (self.p.gnull[g] >> j) & 1
+            if not self.p.is_str[j]:
+                out.append((vals, nulls.astype(bool)))
+                continue
+            it = &self.p.interners[j]
+            offs = np.zeros(G + 1, dtype=np.int64)
+            total = 0
+            for g in range(G):
+                if not nulls[g]:
+                    total += it.lens[vals[g]]
+                offs[g + 1] = total
+            data = np.empty(total, dtype=np.uint8)
+            for g in range(G):
+                if not nulls[g] and it.lens[vals[g]] > 0:
+                    memcpy(&data[offs[g]], it.arena + it.offs[vals[g]], it.lens[vals[g]])
+            out.append(((offs, data), nulls.astype(bool)))
+        return out
+
+
+cdef class _Job:
+    """One call's plan: column pointers of every batch, the chunk list, the config."""
+    cdef Plan pl
+    cdef ArrowInput src
+
+    def __cinit__(self):
+        memset(&self.pl, 0, sizeof(Plan))
+
+    def __dealloc__(self):
+        free(self.pl.batch_rows)
+        free(self.pl.batch_base)
+        free(self.pl.cols)
+        free(self.pl.dicts)
+        free(self.pl.chunk_batch)
+        free(self.pl.chunk_start)
+
+
+def _build_job(ArrowInput src, list indices, list types, list names, int64_t p_int,
+               int scale, int64_t par_days, int64_t threshold):
+    cdef _Job job = _Job()
+    cdef Plan* pl = &job.pl
+    cdef int nc = len(indices), k
+    cdef int64_t b, nb = src.n_arrays, start, nchunks = 0, base = 0, ci
+    cdef ArrowArray* arr
+    job.src = src
+    pl.n_cols = nc
+    pl.n_keys = nc - N_ROLES
+    pl.n_batches = nb
+    pl.conf.p_int = p_int
+    pl.conf.p_dbl = <double>p_int
+    pl.conf.scale = scale
+    pl.conf.par_days = par_days
+    pl.conf.threshold = threshold
+    pl.batch_rows = <int64_t*>calloc(nb + 1, sizeof(int64_t))
+    pl.batch_base = <int64_t*>calloc(nb + 1, sizeof(int64_t))
+    pl.cols = <Col*>calloc(nb * nc + 1, sizeof(Col))
+    pl.dicts = <Col*>calloc(nb * nc + 1, sizeof(Col))
+    if pl.batch_rows == NULL or pl.batch_base == NULL or pl.cols == NULL or pl.dicts == NULL:
+        raise MemoryError()
+    for b in range(nb):
+        arr = &src.arrays[b]
+        pl.batch_rows[b] = arr.length
+        pl.batch_base[b] = base
+        base += arr.length
+        nchunks += (arr.length + CH - 1) // CH
+        for k in range(nc):
+            _fill_col(&pl.cols[b * nc + k], &pl.dicts[b * nc + k], arr,
+                      arr.children[<int>indices[k]], <ColumnType>types[k], names[k])
+    pl.n_chunks = nchunks
+    pl.chunk_batch = <int64_t*>malloc((nchunks + 1) * sizeof(int64_t))
+    pl.chunk_start = <int64_t*>malloc((nchunks + 1) * sizeof(int64_t))
+    if pl.chunk_batch == NULL or pl.chunk_start == NULL:
+        raise MemoryError()
+    ci = 0
+    for b in range(nb):
+        start = 0
+        while start < pl.batch_rows[b]:
+            pl.chunk_batch[ci] = b
+            pl.chunk_start[ci] = start
+            start += CH
+            ci += 1
+    return job
+
+
+def prepare(ArrowInput src, list indices, list types, list names, object conf):
+    """Plan a computation over ``src``.
+
+    Parameters
+    ----------
+    src : ArrowInput
+    indices : list of int
+        Input column index of every key column, then of every role (METRICS.md §1 order).
+    types : list of ColumnType
+        Their parsed types (already checked by the caller).
+    names : list of str
+        Their names, for error messages.
+    conf : tuple
+        ``(10**money_scale, money_scale, par_days, active_threshold_minor)``.
+    """
+    p_int, scale, par_days, threshold = conf
+    return _build_job(src, indices, types, names, p_int, scale, par_days, threshold)
+
+
+def n_chunks(_Job job):
+    """Number of fixed-size chunks the job's rows are cut into."""
+    return job.pl.n_chunks
+
+
+def work(_Job job, Partial part):
+    """Process chunks from the job's shared counter until none are left (GIL released).
+
+    Returns ``None`` or ``(global_row, column_position, error_code)`` of the first bad row
+    this worker met (row -1 for out of memory).
+    """
+    cdef Scratch s
+    cdef int64_t c, err_row = INT64_MAX
+    cdef int err_col = 0, err_code = 0
+    cdef Plan* pl = &job.pl
+    with nogil:
+        if scratch_init(&s, pl.n_keys) != 0:
+            err_row = -1
+            err_code = E_NOMEM
+        else:
+            while True:
+                c = mc_fetch_add(&pl.next_chunk, 1)
+                if c >= pl.n_chunks:
+                    break
+                process_chunk(pl, &part.p, &s, c, &err_row, &err_col, &err_code)
+        scratch_free(&s, pl.n_keys)
+    if err_row == INT64_MAX:
+        return None
+    return (err_row, err_col, err_code)
+
+
+#: Column kinds, for the caller's type checks.
+KIND_BOOL = K_BOOL
+KIND_INT = K_INT
+KIND_FLOAT32 = K_FLOAT32
+KIND_FLOAT64 = K_FLOAT64
+KIND_DEC128 = K_DEC128
+KIND_UTF8 = K_UTF8
+KIND_LARGE_UTF8 = K_LUTF8
+KIND_STRING_VIEW = K_VIEW
+KIND_DICT = K_DICT
+
+ERROR_CODES = {E_NAN: "nan", E_BIG: "big", E_MONEY_OVF: "money_overflow",
+               E_DAY_OVF: "day_overflow", E_DICT_INDEX: "dict_index",
+               E_VIEW_BUF: "view_buffer", E_NOMEM: "nomem"}
+
+
+# --------------------------------------------------------------------------------------
+# The float64 step: aggregates -> metrics and bands (METRICS.md §3, §4, §6)
+# --------------------------------------------------------------------------------------
+cdef inline double py_max(double a, double b) noexcept nogil:
+    # Python's max(a, b): keeps a unless b > a (matters for -0.0)
+    return b if b > a else a
+
+
+cdef inline double py_min(double a, double b) noexcept nogil:
+    return b if b < a else a
+
+
+cdef inline double clamp01(double x) noexcept nogil:
+    return py_min(1.0, py_max(0.0, x))
+
+
+cdef inline double safe(int64_t a, int64_t b) noexcept nogil:
+    return <double>a / <double>b if b > 0 else 0.0
+
+
+cdef inline int8_t band_upper(double x, double green, double watch) noexcept nogil:
+    return 0 if x <= green else (1 if x <= watch else 2)
+
+
+cdef inline int8_t band_lower(double x, double green, double watch) noexcept nogil:
+    return 0 if x >= green else (1 if x >= watch else 2)
+
+
+def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
+    """Aggregates, metrics and band codes of every group, in ``order``.
+
+    Parameters
+    ----------
+    part : Partial
+        The merged partial.
+    order : int64 array
+        Group ids in output order.
+    conf : tuple
+        ``(10**money_scale,)``.
+    bands : tuple of float
+        fimr, slippage, roll (green, watch), ayr (green, watch), dqi (green, watch),
+        risk (green, watch, amber): 13 numbers.
+
+    Returns
+    -------
+    tuple
+        ``(aggregates int64 [16, n], metrics float64 [11, n], rdr_valid bool [n],
+        scores int64 [2, n], band codes int8 [6, n])``; or ``(position, aggregate_index)``
+        of the first aggregate that does not fit int64 (index 16 is ``yield``).
+    """
+    cdef int64_t n = order.shape[0], i, g, k, yl
+    cdef double p_dbl = <double>conf[0]
+    cdef double fg = bands[0], fw = bands[1], sg = bands[2], sw = bands[3]
+    cdef double rg = bands[4], rw = bands[5], ag = bands[6], aw = bands[7]
+    cdef int64_t dg = bands[8], dw = bands[9], kg = bands[10], kw = bands[11], ka = bands[12]
+    aggs_np = np.empty((16, n), dtype=np.int64)
+    mets_np = np.empty((11, n), dtype=np.float64)
+    rdr_ok_np = np.empty(n, dtype=np.bool_)
+    scores_np = np.empty((2, n), dtype=np.int64)
+    codes_np = np.empty((6, n), dtype=np.int8)
+    cdef int64_t[:, ::1] aggs = aggs_np
+    cdef double[:, ::1] mets = mets_np
+    cdef cnp.npy_bool[::1] rdr_ok = rdr_ok_np
+    cdef int64_t[:, ::1] scores = scores_np
+    cdef int8_t[:, ::1] codes = codes_np
+    cdef const int64_t* acc
+    cdef int64_t bad_pos = -1, bad_agg = 0
+    cdef double fimr, slip, roll, frr, porr, ayr, rdr, oti, pen, raw, a, gm
+    cdef bint has_rdr
+    cdef int64_t risk, dqi
+    with nogil:
+        for i in range(n):
+            g = order[i]
+            acc = part.p.acc + g * NACC
+            for k in range(16):
+                if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
+                    bad_pos = i
+                    bad_agg = k
+                    break
+                aggs[k, i] = acc[OUT_SLOT[k]]
+            if bad_pos >= 0:
+                break
+            if mc_add_ovf(aggs[8, i], aggs[9, i], &yl):
+                bad_pos = i
+                bad_agg = 16
+                break
+            # aggs rows: 0 loans, 1 first_miss, 2 portfolio, 3 d16, 4 par, 5 prev16,
+            # 6 rolled, 7 due7, 8 interest, 9 fees_collected, 10 fees_due, 11 active,
+            # 12 sum_days, 13 n_days, 14 sum_age, 15 n_age
+            fimr = <double>aggs[1, i] / <double>aggs[0, i] if aggs[0, i] > 0 else 0.0
+            slip = safe(aggs[3, i], aggs[7, i])
+            roll = safe(aggs[6, i], aggs[5, i])
+            frr = safe(aggs[9, i], aggs[10, i])
+            porr = safe(aggs[4, i], aggs[2, i])
+            ayr = <double>yl / <double>aggs[4, i] if aggs[4, i] > 0 else 0.0
+            has_rdr = False
+            rdr = 0.0
+            if aggs[13, i] > 0 and aggs[15, i] > 0:
+                a = <double>aggs[12, i] / <double>aggs[13, i]
+                gm = <double>aggs[14, i] / <double>aggs[15, i]
+                if gm > 0.0:
+                    rdr = (1.0 - (a / gm) / 0.25) * 100.0
+                    has_rdr = True
+            oti = clamp01(1.0 - slip)
+            if not has_rdr or rdr > 100.0:
+                pen = 0.0
+            else:
+                pen = py_min(40.0, py_max(0.0, 40.0 * (1.0 - rdr / 100.0)))
+            raw = (100.0 - 20.0 * clamp01(porr) - 15.0 * clamp01(fimr)
+                   - 10.0 * clamp01(roll) - pen - 15.0 * (1.0 - clamp01(ayr)))
+            raw = py_min(100.0, py_max(0.0, raw))
+            risk = <int64_t>floor(raw + 0.5)
+            dqi = <int64_t>floor(100.0 * (0.50 * (raw / 100.0) + 0.35 * oti
+                                          + 0.15 * (1.0 - clamp01(fimr))) + 0.5)
+            mets[0, i] = fimr
+            mets[1, i] = slip
+            mets[2, i] = roll
+            mets[3, i] = frr
+            mets[4, i] = porr
+            mets[5, i] = <double>yl / p_dbl
+            mets[6, i] = ayr
+            mets[7, i] = rdr
+            mets[8, i] = oti
+            mets[9, i] = pen
+            mets[10, i] = raw
+            rdr_ok[i] = has_rdr
+            scores[0, i] = risk
+            scores[1, i] = dqi
+            codes[0, i] = band_upper(fimr, fg, fw)
+            codes[1, i] = band_upper(slip, sg, sw)
+            codes[2, i] = band_upper(roll, rg, rw)
+            codes[3, i] = band_lower(ayr, ag, aw)
+            codes[4, i] = 0 if dqi >= dg else (1 if dqi >= dw else 2)
+            codes[5, i] = 0 if risk >= kg else (1 if risk >= kw else (3 if risk >= ka else 4))
+    if bad_pos >= 0:
+        return (bad_pos, bad_agg)
+    return aggs_np, mets_np, rdr_ok_np, scores_np, codes_np

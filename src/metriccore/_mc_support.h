@@ -1,0 +1,176 @@
+/* Small portable C helpers for _kernels.pyx.
+ *
+ * - The Arrow C Data Interface structs (the stable ABI described in the Arrow
+ *   specification "The Arrow C data interface" / "The Arrow C stream interface").
+ *   Guarded by ARROW_C_DATA_INTERFACE / ARROW_C_STREAM_INTERFACE so that they can
+ *   coexist with other definitions of the same ABI.
+ * - Overflow-checked int64 arithmetic (GCC/Clang builtins, portable fallback).
+ * - A relaxed atomic fetch-add for the chunk counter shared by worker threads.
+ * - Exact decimal128 -> int64 minor-unit rescaling with round-half-even, written
+ *   with 32-bit limbs so that it needs no __int128 (MSVC has none).
+ */
+#ifndef METRICCORE_MC_SUPPORT_H
+#define METRICCORE_MC_SUPPORT_H
+
+#include <stdint.h>
+
+#ifndef ARROW_C_DATA_INTERFACE
+#define ARROW_C_DATA_INTERFACE
+#define ARROW_FLAG_DICTIONARY_ORDERED 1
+#define ARROW_FLAG_NULLABLE 2
+#define ARROW_FLAG_MAP_KEYS_SORTED 4
+struct ArrowSchema {
+  const char* format;
+  const char* name;
+  const char* metadata;
+  int64_t flags;
+  int64_t n_children;
+  struct ArrowSchema** children;
+  struct ArrowSchema* dictionary;
+  void (*release)(struct ArrowSchema*);
+  void* private_data;
+};
+struct ArrowArray {
+  int64_t length;
+  int64_t null_count;
+  int64_t offset;
+  int64_t n_buffers;
+  int64_t n_children;
+  const void** buffers;
+  struct ArrowArray** children;
+  struct ArrowArray* dictionary;
+  void (*release)(struct ArrowArray*);
+  void* private_data;
+};
+#endif
+
+#ifndef ARROW_C_STREAM_INTERFACE
+#define ARROW_C_STREAM_INTERFACE
+struct ArrowArrayStream {
+  int (*get_schema)(struct ArrowArrayStream*, struct ArrowSchema* out);
+  int (*get_next)(struct ArrowArrayStream*, struct ArrowArray* out);
+  const char* (*get_last_error)(struct ArrowArrayStream*);
+  void (*release)(struct ArrowArrayStream*);
+  void* private_data;
+};
+#endif
+
+#if defined(_MSC_VER) && !defined(__clang__)
+#include <intrin.h>
+#endif
+
+/* a + b -> *r (wrapped); returns nonzero when the true sum does not fit int64. */
+static inline int mc_add_ovf(int64_t a, int64_t b, int64_t* r) {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_add_overflow(a, b, r);
+#else
+  uint64_t u = (uint64_t)a + (uint64_t)b;
+  *r = (int64_t)u;
+  return ((a ^ *r) & (b ^ *r)) < 0;
+#endif
+}
+
+/* a * b -> *r; returns nonzero on overflow (then *r is unspecified). */
+static inline int mc_mul_ovf(int64_t a, int64_t b, int64_t* r) {
+#if defined(__GNUC__) || defined(__clang__)
+  return __builtin_mul_overflow(a, b, r);
+#else
+  if (a == 0 || b == 0) { *r = 0; return 0; }
+  if (a > 0 ? (b > 0 ? a > INT64_MAX / b : b < INT64_MIN / a)
+            : (b > 0 ? a < INT64_MIN / b : a < INT64_MAX / b)) return 1;
+  *r = a * b;
+  return 0;
+#endif
+}
+
+/* An exact int64 accumulator: true value = acc[0] + acc[1] * 2**64, acc[0] wrapped.
+ * It fits int64 exactly when acc[1] == 0, so partial sums may overflow freely. */
+static inline void mc_acc_add(int64_t* acc, int64_t v) {
+  int64_t s;
+  if (mc_add_ovf(acc[0], v, &s)) acc[1] += (v < 0) ? -1 : 1;
+  acc[0] = s;
+}
+
+static inline void mc_acc_merge(int64_t* dst, const int64_t* src) {
+  mc_acc_add(dst, src[0]);
+  dst[1] += src[1];
+}
+
+static inline int64_t mc_fetch_add(int64_t* p, int64_t v) {
+#if defined(_MSC_VER) && !defined(__clang__)
+  return _InterlockedExchangeAdd64((volatile long long*)p, v);
+#else
+  return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+#endif
+}
+
+static const uint64_t MC_POW10[20] = {
+  1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
+  100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,
+  10000000000000ULL, 100000000000000ULL, 1000000000000000ULL, 10000000000000000ULL,
+  100000000000000000ULL, 1000000000000000000ULL, 10000000000000000000ULL};
+
+/* Magnitude (uint64) with sign -> int64; returns nonzero when it does not fit. */
+static inline int mc_signed_fit(uint64_t mag, int neg, int64_t* out) {
+  if (neg) {
+    if (mag > (uint64_t)1 << 63) return 1;
+    *out = (int64_t)(0 - mag);
+  } else {
+    if (mag > (uint64_t)INT64_MAX) return 1;
+    *out = (int64_t)mag;
+  }
+  return 0;
+}
+
+/* The decimal128 two's complement value (lo, hi) times 10**up (up may be negative:
+ * then divided, rounding half to even) -> *out. Returns nonzero when the result leaves int64. */
+static inline int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out) {
+  int neg = hi < 0;
+  uint64_t mlo = lo, mhi = (uint64_t)hi;
+  if (neg) {  /* two's complement negate the 128-bit value */
+    mlo = ~lo + 1;
+    mhi = ~(uint64_t)hi + (mlo == 0);
+  }
+  if (up >= 0) {
+    uint64_t p, limit = neg ? (uint64_t)1 << 63 : (uint64_t)INT64_MAX;
+    if (mhi == 0 && mlo == 0) { *out = 0; return 0; }
+    if (mhi != 0 || up > 18) return 1;
+    p = MC_POW10[up];
+    if (mlo > limit / p) return 1;
+    return mc_signed_fit(mlo * p, neg, out);
+  }
+  {
+    int k = -up, step, t, last = 0, sticky = 0;
+    uint64_t q, r, p;
+    if (mhi == 0 && k <= 18) {
+      p = MC_POW10[k];
+      q = mlo / p;
+      r = mlo % p;
+      if (2 * r > p || (2 * r == p && (q & 1))) q += 1;
+      return mc_signed_fit(q, neg, out);
+    }
+    {
+      uint32_t limbs[4] = {(uint32_t)(mhi >> 32), (uint32_t)mhi, (uint32_t)(mlo >> 32),
+                           (uint32_t)mlo};
+      for (step = 0; step < k; step++) {
+        uint64_t rem = 0;
+        for (t = 0; t < 4; t++) {
+          uint64_t cur = (rem << 32) | limbs[t];
+          limbs[t] = (uint32_t)(cur / 10);
+          rem = cur % 10;
+        }
+        if (step + 1 < k) sticky |= (rem != 0);
+        else last = (int)rem;
+      }
+      if (limbs[0] != 0 || limbs[1] != 0) return 1;
+      q = ((uint64_t)limbs[2] << 32) | limbs[3];
+      if (last > 5 || (last == 5 && (sticky || (q & 1)))) {
+        if (q == UINT64_MAX) return 1;
+        q += 1;
+      }
+      return mc_signed_fit(q, neg, out);
+    }
+  }
+}
+
+#endif

@@ -1,0 +1,83 @@
+"""Names and Arrow types of the inputs and outputs (METRICS.md §1 and §7).
+
+Both the compiled engine and :mod:`metriccore.reference` build their output from these lists,
+so a test pins them against the contract separately (``tests/test_schema.py``).
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+#: Snapshot columns (METRICS.md §1), in the order used to break ties between errors.
+INPUT_COLUMNS: tuple[str, ...] = (
+    "fimr_tagged",
+    "current_dpd",
+    "previous_dpd",
+    "principal_outstanding",
+    "amount_due_7d",
+    "interest_collected",
+    "fees_collected",
+    "fees_due",
+    "outstanding_balance",
+    "days_since_last_repayment",
+    "loan_age",
+)
+BOOL_COLUMNS: frozenset[str] = frozenset({"fimr_tagged"})
+DAY_COLUMNS: frozenset[str] = frozenset(
+    {"current_dpd", "previous_dpd", "days_since_last_repayment", "loan_age"})
+MONEY_COLUMNS: frozenset[str] = frozenset(
+    {"principal_outstanding", "amount_due_7d", "interest_collected", "fees_collected",
+     "fees_due", "outstanding_balance"})
+
+#: Per-group aggregates (§2) in output order, with ``True`` for money (reported as float64).
+AGGREGATES: tuple[tuple[str, bool], ...] = (
+    ("loans", False),
+    ("first_miss", False),
+    ("portfolio", True),
+    ("dpd1to6_balance", True),
+    ("par_balance", True),
+    ("prev_dpd1to6_balance", True),
+    ("rolled_balance", True),
+    ("amount_due_7d", True),
+    ("interest_collected", True),
+    ("fees_collected", True),
+    ("fees_due", True),
+    ("active_loans", False),
+    ("sum_days_since_last_repayment", False),
+    ("n_days_since_last_repayment", False),
+    ("sum_loan_age", False),
+    ("n_loan_age", False),
+)
+FLOAT_METRICS: tuple[str, ...] = (
+    "fimr", "slippage", "roll", "frr", "porr", "yield", "ayr", "rdr", "oti", "pen_rdr",
+    "risk_score_raw",
+)
+INT_METRICS: tuple[str, ...] = ("risk_score", "dqi")
+BANDS: tuple[str, ...] = (
+    "fimr_band", "slippage_band", "roll_band", "ayr_band", "dqi_band", "risk_band",
+)
+BAND_NAMES: tuple[str, ...] = ("green", "watch", "flag", "amber", "red")
+
+
+def output_key_type(t: pa.DataType) -> pa.DataType:
+    """Arrow type of a key column in the output.
+
+    Integer keys keep their type; string-like keys (``string``, ``large_string``,
+    ``string_view``, dictionary of strings) come back as ``string``; dictionary keys are decoded.
+    """
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t):
+        return t
+    return pa.string()
+
+
+def output_schema(keys: list[tuple[str, pa.DataType]]) -> pa.Schema:
+    """Schema of ``officer_metrics``' result for key columns ``(name, input type)``."""
+    fields = [pa.field(name, output_key_type(t)) for name, t in keys]
+    fields += [pa.field(name, pa.float64() if money else pa.int64(), nullable=False)
+               for name, money in AGGREGATES]
+    fields += [pa.field(name, pa.float64(), nullable=(name == "rdr")) for name in FLOAT_METRICS]
+    fields += [pa.field(name, pa.int64(), nullable=False) for name in INT_METRICS]
+    fields += [pa.field(name, pa.string(), nullable=False) for name in BANDS]
+    return pa.schema(fields)
