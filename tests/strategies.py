@@ -615,13 +615,13 @@ def cases(draw, *, min_rows: int = 0, max_rows: int = 300, key_types=KEY_TYPES,
     decoys: list[ColSpec] = []
     for j, role in enumerate(INPUT_COLUMNS):
         name = role
-        if rename and draw(st.integers(0, 7)) == 0:
+        if rename and draw(st.integers(0, 19)) == 0:
             name = role + "_src"
             mapping[role] = name
             if draw(st.booleans()):
                 decoys.append(ColSpec(role, "extra",
                                       pa.float64() if role in DAY_COLUMNS else pa.string()))
-        elif rename and draw(st.integers(0, 15)) == 0:
+        elif rename and draw(st.integers(0, 39)) == 0:
             mapping[role] = role  # identity entry
         if role == "fimr_tagged":
             spec = ColSpec(name, "bool", pa.bool_(), role)
@@ -660,50 +660,71 @@ def cases(draw, *, min_rows: int = 0, max_rows: int = 300, key_types=KEY_TYPES,
     return Case(tuple(specs), values, n, by, columns, cfg, layout)
 
 
-def _bad_values(spec: ColSpec) -> list:
+def _bad_values(spec: ColSpec, mode: str) -> list:
+    """Values that make ``spec``'s column raise (or nearly): ``mode`` "value" = NaN/inf, float
+    beyond 2**53 minor units, per-value int64 overflow; "aggregate" = values that fit one by one
+    at money_scale 0 but whose sums may leave int64 (or cancel out)."""
     t = spec.type
+    big = [2**62, -(2**62), 2**62 + 12345, 3 * 2**61, 2**63 - 1, -(2**63), -(2**62) - 1]
+    if mode == "aggregate":
+        if spec.kind not in ("money", "day"):
+            return []
+        if t == pa.int64():
+            return big
+        if t == pa.uint64():
+            return [v for v in big if 0 <= v < 2**63]
+        if pa.types.is_decimal(t) and t.precision - t.scale >= 19:
+            return [Decimal(v) for v in big]
+        return []
     if spec.kind == "money":
         if t == pa.float64():
-            return [math.nan, math.inf, -math.inf, 1e300, 2.0**60, -(2.0**60), 9.1e13, 2.0**53,
-                    -(2.0**53), 2.0**53 + 2, 4.6e18, 1e17]
+            return [math.nan, math.inf, -math.inf, -math.nan, 1e300, 2.0**60, -(2.0**60), 9.1e13,
+                    2.0**53, -(2.0**53), 2.0**53 + 2, 4.6e18, 1e17, 1.7976931348623157e308]
         if t == pa.float32():
             return [math.nan, math.inf, -math.inf, 1e30, 2.0**60, 2.0**53]
         if pa.types.is_decimal(t):
             out = [Decimal(10**(t.precision - 1) - 1).scaleb(-t.scale)]
             if t.precision - t.scale >= 19:
-                out += [Decimal(2**62), Decimal(-(2**62)), Decimal(2**63), Decimal(2**61) * 3]
+                out += [Decimal(2**63), Decimal(-(2**63) - 1), Decimal(2**62).scaleb(-t.scale)]
             return out
         if t == pa.int64():
-            return [2**63 - 1, -(2**63), 2**62, -(2**62), 2**61, 2**60 + 1]
+            return [2**63 - 1, -(2**63), 2**62, -(2**62), 2**61, 2**60 + 1, 10**17]
         if t == pa.uint64():
             return [2**64 - 1, 2**63, 2**62, 2**61]
         return []
     if spec.kind == "day":
-        if t == pa.int64():
-            return [2**62, -(2**62), 2**63 - 1, -(2**63)]
         if t == pa.uint64():
-            return [2**63, 2**64 - 1, 2**62]
+            return [2**63, 2**64 - 1, 2**63 - 1]
     return []
 
 
 @st.composite
 def bad_cases(draw, **kw) -> Case:
-    """Like :func:`cases`, but with 1-4 cells set to NaN/inf, huge or int64-overflowing values
-    where the column's type can hold them (so the case may or may not raise)."""
+    """Like :func:`cases`, but with some cells set to NaN/inf, huge or int64-overflowing values
+    (mode "value"), or to values near 2**62 at money_scale 0 so that group sums may overflow
+    (mode "aggregate"); the case may or may not raise."""
     kw.setdefault("money_types", (pa.float64(), pa.float32(), pa.int64(), pa.uint64(),
-                                  pa.decimal128(38, 2), pa.decimal128(30, 4), pa.decimal128(25, 0)))
-    kw.setdefault("money_scales", (0, 0, 1, 2, 4))
+                                  pa.decimal128(38, 2), pa.decimal128(30, 4), pa.decimal128(25, 0),
+                                  pa.int32()))
     kw.setdefault("min_rows", 1)
+    mode = draw(st.sampled_from(["value", "aggregate", "aggregate", "both"]))
+    if mode != "value":
+        kw.setdefault("money_scales", (0,))
     case = draw(cases(**kw))
-    candidates = [s for s in case.specs if s.kind in ("money", "day") and _bad_values(s)]
-    if not candidates:
-        return case
+    if mode != "value" and case.effective_config.money_scale != 0:
+        case = dataclasses.replace(case, config=dataclasses.replace(case.effective_config,
+                                                                    money_scale=0))
     changes: dict[str, list] = {}
-    for _ in range(draw(st.integers(1, 4))):
-        spec = draw(st.sampled_from(candidates))
-        row = draw(st.integers(0, case.n - 1))
-        col = changes.setdefault(spec.name, list(case.values[spec.name]))
-        col[row] = draw(st.sampled_from(_bad_values(spec)))
+    for m in (("value", "aggregate") if mode == "both" else (mode,)):
+        candidates = [s for s in case.specs if _bad_values(s, m)]
+        if not candidates:
+            continue
+        hi = 2 if m == "value" else 6
+        for _ in range(draw(st.integers(1, hi))):
+            spec = draw(st.sampled_from(candidates))
+            row = draw(st.integers(0, case.n - 1))
+            col = changes.setdefault(spec.name, list(case.values[spec.name]))
+            col[row] = draw(st.sampled_from(_bad_values(spec, m)))
     return case.with_values(**changes)
 
 
@@ -716,15 +737,16 @@ def default_snapshot(n: int = 12, *, key=None, key_type=pa.int64()) -> dict[str,
     keys = key if key is not None else [i % 3 for i in range(n)]
     return {
         "officer_id": pa.array(keys, key_type),
-        "fimr_tagged": pa.array([i % 4 == 0 for i in range(n)]),
+        "fimr_tagged": pa.array([i % 4 == 0 for i in range(n)], pa.bool_()),
         "current_dpd": pa.array([[0, 1, 6, 7, 15, 30, 31, 3][i % 8] for i in range(n)], pa.int32()),
         "previous_dpd": pa.array([[1, 6, 0, 3, 7, 2][i % 6] for i in range(n)], pa.int32()),
-        "principal_outstanding": pa.array([1000.0 + 10.25 * i for i in range(n)]),
-        "amount_due_7d": pa.array([100.0 + i for i in range(n)]),
-        "interest_collected": pa.array([50.5 + i for i in range(n)]),
-        "fees_collected": pa.array([5.0 + 0.01 * i for i in range(n)]),
-        "fees_due": pa.array([10.0] * n),
-        "outstanding_balance": pa.array([[2000.0, 2000.01, 1999.99, 5000.0][i % 4] for i in range(n)]),
+        "principal_outstanding": pa.array([1000.0 + 10.25 * i for i in range(n)], pa.float64()),
+        "amount_due_7d": pa.array([100.0 + i for i in range(n)], pa.float64()),
+        "interest_collected": pa.array([50.5 + i for i in range(n)], pa.float64()),
+        "fees_collected": pa.array([5.0 + 0.01 * i for i in range(n)], pa.float64()),
+        "fees_due": pa.array([10.0] * n, pa.float64()),
+        "outstanding_balance": pa.array([[2000.0, 2000.01, 1999.99, 5000.0][i % 4] for i in range(n)],
+                                        pa.float64()),
         "days_since_last_repayment": pa.array([i % 9 if i % 5 else None for i in range(n)], pa.int32()),
         "loan_age": pa.array([30 + 7 * i for i in range(n)], pa.int32()),
     }

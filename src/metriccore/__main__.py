@@ -107,33 +107,35 @@ def _money(x: float) -> str:
     return f"{x:,.2f}"
 
 
-def _cell(value: str, band: str) -> str:
-    return f"{value} {band}"
-
-
 def _officer_rows(rows: list[dict]) -> list[str]:
-    header = ("officer", "loans", "FIMR", "slippage", "roll", "AYR", "DQI", "risk score")
-    cells = [header]
-    for r in rows:
-        cells.append((
-            str(r["officer_id"]),
-            f"{r['loans']:,}",
-            _cell(_pct(r["fimr"]), r["fimr_band"]),
-            _cell(_pct(r["slippage"]), r["slippage_band"]),
-            _cell(_pct(r["roll"]), r["roll_band"]),
-            _cell(f"{r['ayr']:.3f}", r["ayr_band"]),
-            _cell(str(r["dqi"]), r["dqi_band"]),
-            _cell(str(r["risk_score"]), r["risk_band"]),
-        ))
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    lines = []
-    for k, row in enumerate(cells):
-        first = [row[0].rjust(widths[0]), row[1].rjust(widths[1])]
-        rest = [c.ljust(w) for c, w in zip(row[2:], widths[2:])]
-        lines.append("  " + "  ".join(first + rest).rstrip())
-        if k == 0:
-            lines.append("  " + "  ".join("-" * w for w in widths))
-    return lines
+    """A small text table: id and loans right-aligned, each metric as ``value band``."""
+    metrics = (("FIMR", "fimr", _pct), ("slippage", "slippage", _pct), ("roll", "roll", _pct),
+               ("AYR", "ayr", lambda x: f"{x:.3f}"), ("DQI", "dqi", str),
+               ("risk score", "risk_score", str))
+    bands = ("fimr_band", "slippage_band", "roll_band", "ayr_band", "dqi_band", "risk_band")
+    ids = [str(r["officer_id"]) for r in rows]
+    loans = [f"{r['loans']:,}" for r in rows]
+    columns = [("officer", ids, None), ("loans", loans, None)]
+    for (title, name, fmt), band in zip(metrics, bands):
+        columns.append((title, [fmt(r[name]) for r in rows], [r[band] for r in rows]))
+
+    header, rule, body = [], [], [[] for _ in rows]
+    for title, values, band_values in columns:
+        value_width = max(len(v) for v in values)
+        if band_values is None:
+            width = max(len(title), value_width)
+            cells = [v.rjust(width) for v in values]
+            header.append(title.rjust(width))
+        else:
+            band_width = max(len(b) for b in band_values)
+            width = max(len(title), value_width + 1 + band_width)
+            cells = [(v.rjust(value_width) + " " + b).ljust(width)
+                     for v, b in zip(values, band_values)]
+            header.append(title.ljust(width))
+        rule.append("-" * width)
+        for line, cell in zip(body, cells):
+            line.append(cell)
+    return ["  " + "  ".join(cells).rstrip() for cells in (header, rule, *body)]
 
 
 def _band_counts(officers: pa.Table, column: str, names: Sequence[str]) -> str:
@@ -166,10 +168,13 @@ def format_report(officers: pa.Table, portfolio: dict, *, loans: int, officers_r
         Seconds taken to generate the data.
     """
     p = portfolio
-    threads_text = str(threads) if threads is not None else "default (METRICCORE_NUM_THREADS or CPUs)"
+    if threads is None:
+        threads_text = "default (METRICCORE_NUM_THREADS, else the CPU count)"
+    else:
+        threads_text = str(threads)
     lines = [
         "metriccore demo: synthetic loan book",
-        "=" * 36,
+        "====================================",
         f"loans {loans:,}   officers {officers_requested:,} ({officers.num_rows:,} with loans)"
         f"   seed {seed}",
         f"threads {threads_text}",
@@ -200,12 +205,12 @@ def format_report(officers: pa.Table, portfolio: dict, *, loans: int, officers_r
     shown = min(5, officers.num_rows)
     worst = officers.sort_by([("dqi", "ascending"), ("officer_id", "ascending")])
     best = officers.sort_by([("dqi", "descending"), ("officer_id", "ascending")])
-    lines += [f"Worst {shown} officers by DQI", "-" * 26]
-    lines += _officer_rows(worst.slice(0, shown).to_pylist())
-    lines += ["", f"Best {shown} officers by DQI", "-" * 25]
-    lines += _officer_rows(best.slice(0, shown).to_pylist())
+    for title, ranked in ((f"Worst {shown} officers by DQI", worst),
+                          (f"Best {shown} officers by DQI", best)):
+        lines += [title, "-" * len(title)]
+        lines += _officer_rows(ranked.slice(0, shown).to_pylist())
+        lines.append("")
     lines += [
-        "",
         "Officers per band",
         "-----------------",
         f"  DQI   {_band_counts(officers, 'dqi_band', DQI_BANDS)}",

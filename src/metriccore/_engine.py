@@ -174,6 +174,22 @@ def _key_array(t: K.ColumnType, values: Any, nulls: np.ndarray) -> pa.Array:
     return arr.cast(pa.string())
 
 
+_PER_KEY_NULL_PLACEMENT = int(pa.__version__.split(".")[0]) >= 25
+
+
+def _sort_order(arrays: list[pa.Array]) -> np.ndarray:
+    """Row order sorting the key arrays ascending, nulls last (strings by UTF-8 bytes,
+    which is code point order)."""
+    names = [f"k{j}" for j in range(len(arrays))]
+    table = pa.table(arrays, names=names)
+    if _PER_KEY_NULL_PLACEMENT:  # pyarrow >= 25 deprecates the global null_placement
+        order = pc.sort_indices(table, sort_keys=[(n, "ascending", "at_end") for n in names])
+    else:
+        order = pc.sort_indices(table, sort_keys=[(n, "ascending") for n in names],
+                                null_placement="at_end")
+    return order.to_numpy().astype(np.int64)
+
+
 def _band_array(codes: np.ndarray) -> pa.Array:
     return pa.array(np.asarray(BAND_NAMES, dtype=object)[codes], type=pa.string())
 
@@ -217,10 +233,7 @@ def _compute(data: Any, by: object, config: object,
     key_arrays = [_key_array(t, values, nulls)
                   for t, (values, nulls) in zip(key_types, total.key_arrays())]
     if keys:
-        order = pc.sort_indices(
-            pa.table(key_arrays, names=[f"k{j}" for j in range(len(keys))]),
-            sort_keys=[(f"k{j}", "ascending") for j in range(len(keys))],
-            null_placement="at_end").to_numpy().astype(np.int64)
+        order = _sort_order(key_arrays)
         key_arrays = [a.take(pa.array(order)) for a in key_arrays]
     else:
         order = np.zeros(total.n_groups, dtype=np.int64)

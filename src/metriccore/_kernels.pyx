@@ -26,7 +26,7 @@ from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, 
                           uint64_t, INT64_MIN, INT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset, memcmp, strcmp, strncmp
-from libc.math cimport nearbyint, floor, fabs, isnan, isinf
+from libc.math cimport floor, fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 
 import numpy as np
@@ -43,6 +43,7 @@ cdef extern from "_mc_support.h" nogil:
     void mc_acc_merge(int64_t* dst, const int64_t* src)
     int64_t mc_fetch_add(int64_t* p, int64_t v)
     int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
+    double mc_round_half_even(double x)
 
 
 #: Rows per chunk: the unit of work a thread takes. Small enough that the per-chunk
@@ -558,8 +559,8 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
         if isnan(x) or isinf(x):
             code[0] = E_NAN
             return i
-        # round half to even at the default rounding mode, like Python's round()
-        r = nearbyint(x * p)
+        # round half to even, like Python's round() and nearbyint()
+        r = mc_round_half_even(x * p)
         if not (fabs(r) <= 9007199254740992.0):
             code[0] = E_BIG
             return i
@@ -928,32 +929,64 @@ _INT_FORMATS = {
 }
 _STRING_FORMATS = {"u": (K_UTF8, "string"), "U": (K_LUTF8, "large_string"),
                    "vu": (K_VIEW, "string_view")}
-_OTHER_NAMES = {"n": "null", "b": "bool", "e": "float16", "f": "float32", "g": "float64",
-                "z": "binary", "Z": "large_binary", "vz": "binary_view", "tdD": "date32",
-                "tdm": "date64", "+l": "list", "+L": "large_list", "+s": "struct",
-                "+m": "map"}
+# Type names as pyarrow prints them, so that both implementations word errors alike.
+_OTHER_NAMES = {"n": "null", "b": "bool", "e": "halffloat", "f": "float", "g": "double",
+                "z": "binary", "Z": "large_binary", "vz": "binary_view", "tdD": "date32[day]",
+                "tdm": "date64[ms]", "tts": "time32[s]", "ttm": "time32[ms]",
+                "ttu": "time64[us]", "ttn": "time64[ns]"}
+_UNITS = {"s": "s", "m": "ms", "u": "us", "n": "ns"}
+_NESTED = {"+l": "list", "+L": "large_list", "+vl": "list_view", "+vL": "large_list_view"}
 
 
 cdef str _fmt(const char* f):
     return f.decode("utf-8", "replace")
 
 
-def type_name(str fmt, object dict_fmt=None, bint ordered=False):
-    """The Arrow type name (as pyarrow prints it) of an Arrow C format string."""
-    if dict_fmt is not None:
-        return (f"dictionary<values={type_name(dict_fmt)}, indices={type_name(fmt)}, "
-                f"ordered={int(ordered)}>")
+cdef str _describe(ArrowSchema* sc):
+    """The type of ``sc`` as pyarrow prints it (for error messages)."""
+    cdef str fmt = _fmt(sc.format)
+    cdef int64_t i
+    if sc.dictionary != NULL:
+        return (f"dictionary<values={_describe(sc.dictionary)}, indices={_describe_plain(fmt)}, "
+                f"ordered={int(sc.flags & 1)}>")
+    children = []
+    for i in range(sc.n_children):
+        name = sc.children[i].name
+        children.append(("" if name == NULL else name.decode("utf-8", "replace"),
+                         _describe(sc.children[i])))
+    if fmt in _NESTED and children:
+        return f"{_NESTED[fmt]}<{children[0][0]}: {children[0][1]}>"
+    if fmt.startswith("+w:") and children:
+        return f"fixed_size_list<{children[0][0]}: {children[0][1]}>[{fmt[3:]}]"
+    if fmt == "+s":
+        return "struct<" + ", ".join(f"{n}: {t}" for n, t in children) + ">"
+    if fmt == "+m" and children:
+        inner = _describe(sc.children[0])  # struct<key: K, value: V>
+        kv = inner[len("struct<"):-1].split(", ", 1)
+        return "map<" + ", ".join(x.split(": ", 1)[-1] for x in kv) + ">"
+    return _describe_plain(fmt)
+
+
+cdef str _describe_plain(str fmt):
     if fmt in _INT_FORMATS:
         return _INT_FORMATS[fmt][2]
     if fmt in _STRING_FORMATS:
         return _STRING_FORMATS[fmt][1]
+    if fmt in _OTHER_NAMES:
+        return _OTHER_NAMES[fmt]
     if fmt.startswith("d:"):
         parts = fmt[2:].split(",")
         bits = parts[2] if len(parts) > 2 else "128"
         return f"decimal{bits}({parts[0]}, {parts[1] if len(parts) > 1 else '?'})"
-    if fmt.startswith("ts"):
-        return f"timestamp[{fmt[2:]}]"
-    return _OTHER_NAMES.get(fmt, f"format {fmt!r}")
+    if fmt.startswith("w:"):
+        return f"fixed_size_binary[{fmt[2:]}]"
+    if fmt.startswith("ts") and len(fmt) >= 4:
+        tz = fmt[4:]
+        unit = _UNITS.get(fmt[2], fmt[2])
+        return f"timestamp[{unit}, tz={tz}]" if tz else f"timestamp[{unit}]"
+    if fmt.startswith("tD") and len(fmt) == 3:
+        return f"duration[{_UNITS.get(fmt[2], fmt[2])}]"
+    return f"format {fmt!r}"
 
 
 cdef class ColumnType:
@@ -971,7 +1004,6 @@ cdef class ColumnType:
 
 cdef ColumnType _parse_plain(str fmt):
     cdef ColumnType t = ColumnType()
-    t.name = type_name(fmt)
     t.kind = 0
     if fmt == "b":
         t.kind = K_BOOL
@@ -1003,10 +1035,11 @@ cdef ColumnType _parse_schema_type(ArrowSchema* sc):
             t.kind = 0
             return t
         t.value = _parse_plain(_fmt(sc.dictionary.format))
-        t.name = type_name(_fmt(sc.format), _fmt(sc.dictionary.format), sc.flags & 1)
         t.kind = K_DICT if t.value.kind in (K_INT, K_UTF8, K_LUTF8, K_VIEW) else 0
-        return t
-    return _parse_plain(_fmt(sc.format))
+    else:
+        t = _parse_plain(_fmt(sc.format))
+    t.name = _describe(sc)
+    return t
 
 
 cdef object _stream_error(ArrowArrayStream* st, int rc):
@@ -1112,7 +1145,7 @@ cdef class ArrowInput:
         cdef int64_t i
         if _fmt(self.schema.format) != "+s":
             raise TypeError("expected a table-like Arrow input (a struct / record batch), "
-                            f"got Arrow type {type_name(_fmt(self.schema.format))}")
+                            f"got Arrow type {_describe(self.schema)}")
         self.names = []
         for i in range(self.schema.n_children):
             name = self.schema.children[i].name

@@ -104,6 +104,21 @@ static inline int64_t mc_fetch_add(int64_t* p, int64_t v) {
 #endif
 }
 
+/* Round half to even, as nearbyint() under the default rounding mode, without the libm
+ * call (nearbyint must preserve the floating-point environment, which is slow). Adding and
+ * subtracting 2**52 leaves exactly the integer nearest to |x|, ties to even (for
+ * |x| < 2**52); from 2**52 on every double is already an integer. Needs IEEE double
+ * arithmetic in the default rounding mode and no -ffast-math. */
+static inline double mc_round_half_even(double x) {
+  const double two52 = 4503599627370496.0;
+  double a = x < 0 ? -x : x;
+  if (a < two52) {
+    a = (a + two52) - two52; /* never reassociated without -ffast-math */
+    return x < 0 ? -a : a;
+  }
+  return x;
+}
+
 static const uint64_t MC_POW10[20] = {
   1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
   100000000ULL, 1000000000ULL, 10000000000ULL, 100000000000ULL, 1000000000000ULL,

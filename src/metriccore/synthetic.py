@@ -6,11 +6,11 @@ lender organised in regions, branches and loan officers) with exactly the snapsh
 ``region``. It is used by ``python -m metriccore demo``, by the tests and by the benchmarks.
 
 The table is a pure function of ``(n_loans, n_officers, seed)``: the same arguments give the
-same table, bit for bit (for a given NumPy version; NumPy does not promise identical random
-streams across releases, and a few distributions go through the platform's ``exp``/``log``). Rows are generated with NumPy's ``default_rng``
-(PCG64), vectorised, in chunks of 2**16 rows, each chunk from its own child of
-``SeedSequence(seed)``, so memory beyond the result stays small and 10 million loans take
-seconds.
+same table, bit for bit, for a given NumPy version (NumPy does not promise identical random
+streams across releases, and a few distributions go through the platform's ``exp``/``log``).
+Rows are generated with NumPy's ``default_rng`` (PCG64), vectorised, in chunks of 2**16 rows,
+each chunk from its own child of ``SeedSequence(seed)``, so memory beyond the result stays
+small and 10 million loans take seconds. It says nothing about any real lender.
 """
 
 from __future__ import annotations
@@ -76,11 +76,13 @@ def loan_snapshot(n_loans: int, n_officers: int = 1000, seed: int = DEFAULT_SEED
     The loan book is a weekly-instalment microfinance portfolio. Each officer belongs to one
     branch (about ``n_officers / 20`` branches, at least one) and each branch to one of up to
     six regions. Officers (and, less strongly, branches and regions) differ in quality, so
-    their FIMR, slippage, roll, AYR, DQI and risk bands differ too. Typical shape: ~93% of
-    loans current, ~1-2% at 1-6 days past due, fewer at 7-30, a tail beyond 30 days; about
-    4-5% tagged as first-instalment misses; roughly one loan in six closed or below the
-    default active threshold of 2000; ``days_since_last_repayment`` null (no repayment yet)
-    for about 5% of loans.
+    their FIMR, slippage, roll, AYR, DQI and risk bands differ too. Typical shape (default
+    arguments): about 95% of loans current, 2% at 1-6 days past due, 1% at 7-30 and a 2.5%
+    tail beyond 30; about 4% tagged as first-instalment misses; about 14% closed or with a
+    balance at or below the default active threshold of 2000; ``days_since_last_repayment``
+    null (no repayment yet) for about 5% of loans and ``previous_dpd`` null for the ~19%
+    younger than 30 days. Amounts are in a naira-like currency (loans of 20,000 to
+    5,000,000 with 2-decimal minor units).
 
     Parameters
     ----------
@@ -232,15 +234,15 @@ def _chunk(n: int, org: dict, rng: np.random.Generator) -> pa.RecordBatch:
 
     prev_dpd = np.zeros(n, np.int64)
     prev_dpd[was_late] = _dpd_in_state(ps, rng)
-    late = np.flatnonzero(cur_state)
-    cs = cur_state[late]
+    is_late = np.flatnonzero(cur_state)
+    cs = cur_state[is_late]
     cur_dpd = np.zeros(n, np.int64)
     drawn = _dpd_in_state(cs, rng)
     # beyond 30 days a loan keeps ageing: about 21 business days a month
-    pl = prev_dpd[late]
+    pl = prev_dpd[is_late]
     older = (cs == 3) & (pl >= 7)
     drawn[older] = np.maximum(31, pl[older] + rng.integers(18, 23, int(older.sum())))
-    cur_dpd[late] = drawn
+    cur_dpd[is_late] = drawn
     # dpd counts business days from the first due date and stops at maturity
     np.minimum(cur_dpd, np.maximum(0, (np.minimum(age, tenor) - _FIRST_DUE_DAYS) * 5 // 7),
                out=cur_dpd)
@@ -262,10 +264,11 @@ def _chunk(n: int, org: dict, rng: np.random.Generator) -> pa.RecordBatch:
     # instalments paid on their due dates (every 7 days); late loans are ~5 business days
     # behind per instalment and half of them made a part-payment since
     paid_count = np.minimum(weeks, age // 7)
-    late = np.flatnonzero(cur_dpd)
+    late = np.flatnonzero(cur_dpd)                      # after the caps above
     paid_count[late] = np.maximum(0, paid_count[late] - (-(-cur_dpd[late] // 5)))
     paid_full = np.minimum(repayable, paid_count * instalment)
-    paid_full[(age >= tenor) & (cur_dpd == 0)] = repayable[(age >= tenor) & (cur_dpd == 0)]
+    closed = (age >= tenor) & (cur_dpd == 0)            # matured and fully repaid
+    paid_full[closed] = repayable[closed]
     since = age - 7 * paid_count
     paid = paid_full.copy()
     partial = np.zeros(n)

@@ -1,0 +1,65 @@
+# Hand-written stub for the compiled module metriccore._kernels.
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+CHUNK_ROWS: int
+
+KIND_BOOL: int
+KIND_INT: int
+KIND_FLOAT32: int
+KIND_FLOAT64: int
+KIND_DEC128: int
+KIND_UTF8: int
+KIND_LARGE_UTF8: int
+KIND_STRING_VIEW: int
+KIND_DICT: int
+
+ERROR_CODES: dict[int, str]
+
+
+class ColumnType:
+    kind: int
+    width: int
+    is_signed: bool
+    dec_scale: int
+    value: ColumnType | None
+    name: str
+
+class ArrowInput:
+    names: list[str]
+    num_rows: int
+    @staticmethod
+    def from_stream(capsule: object) -> ArrowInput: ...
+    @staticmethod
+    def from_array(schema_capsule: object, array_capsule: object) -> ArrowInput: ...
+    def column_type(self, index: int) -> ColumnType: ...
+
+class Partial:
+    key_types: list[ColumnType]
+    def __init__(self, key_types: list[ColumnType]) -> None: ...
+    @property
+    def n_groups(self) -> int: ...
+    def merge(self, other: Partial) -> None: ...
+    def key_arrays(
+        self,
+    ) -> list[tuple[Any, npt.NDArray[np.bool_]]]: ...
+
+class _Job: ...
+
+def prepare(
+    src: ArrowInput,
+    indices: list[int],
+    types: list[ColumnType],
+    names: list[str],
+    conf: tuple[int, int, int, int],
+) -> _Job: ...
+def n_chunks(job: _Job) -> int: ...
+def work(job: _Job, part: Partial) -> tuple[int, int, int] | None: ...
+def finalize(
+    part: Partial,
+    order: npt.NDArray[np.int64],
+    conf: tuple[int],
+    bands: tuple[float | int, ...],
+) -> tuple[Any, ...]: ...
