@@ -20,6 +20,7 @@ import pyarrow as pa
 
 import metriccore
 from metriccore import synthetic
+from metriccore._engine import resolve_threads
 
 DQI_BANDS = ("green", "watch", "flag")
 RISK_BANDS = ("green", "watch", "amber", "red")
@@ -88,13 +89,14 @@ def _demo(args: argparse.Namespace) -> int:
     table = synthetic.loan_snapshot(args.loans, args.officers, seed=args.seed)
     generate_s = time.perf_counter() - start
 
+    threads = resolve_threads(args.threads)
     start = time.perf_counter()
-    officers = metriccore.officer_metrics(table, threads=args.threads)
+    officers = metriccore.officer_metrics(table, threads=threads)
     engine_s = time.perf_counter() - start
 
-    portfolio = metriccore.portfolio_metrics(table, threads=args.threads)
+    portfolio = metriccore.portfolio_metrics(table, threads=threads)
     print(format_report(officers, portfolio, loans=args.loans, officers_requested=args.officers,
-                        threads=args.threads, seed=args.seed, engine_s=engine_s,
+                        threads=threads, seed=args.seed, engine_s=engine_s,
                         generate_s=generate_s))
     return 0
 
@@ -150,7 +152,7 @@ def _band_counts(officers: pa.Table, column: str, names: Sequence[str]) -> str:
 
 
 def format_report(officers: pa.Table, portfolio: dict, *, loans: int, officers_requested: int,
-                  threads: int | None, seed: int, engine_s: float,
+                  threads: int, seed: int, engine_s: float,
                   generate_s: float | None = None) -> str:
     """The demo's plain-text report.
 
@@ -161,23 +163,19 @@ def format_report(officers: pa.Table, portfolio: dict, *, loans: int, officers_r
     portfolio : dict
         ``portfolio_metrics(table)``.
     loans, officers_requested, threads, seed
-        The demo's arguments, for the header (``threads`` None: the engine default).
+        The demo's arguments, for the header (``threads`` as resolved).
     engine_s : float
         Seconds taken by the ``officer_metrics`` call.
     generate_s : float, optional
         Seconds taken to generate the data.
     """
     p = portfolio
-    if threads is None:
-        threads_text = "default (METRICCORE_NUM_THREADS, else the CPU count)"
-    else:
-        threads_text = str(threads)
     lines = [
         "metriccore demo: synthetic loan book",
         "====================================",
         f"loans {loans:,}   officers {officers_requested:,} ({officers.num_rows:,} with loans)"
         f"   seed {seed}",
-        f"threads {threads_text}",
+        f"threads {threads}",
     ]
     if generate_s is not None:
         lines.append(f"data generated in {1000.0 * generate_s:,.1f} ms")
