@@ -44,6 +44,8 @@ cdef extern from "_mc_support.h" nogil:
     int64_t mc_fetch_add(int64_t* p, int64_t v)
     int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
     double mc_round_half_even(double x)
+    int mc_f64_minor_fast(const double* x, int64_t n, double p, int64_t* out)
+    int mc_f32_minor_fast(const float* x, int64_t n, double p, int64_t* out)
 
 
 #: Rows per chunk: the unit of work a thread takes. Small enough that the per-chunk
@@ -295,6 +297,8 @@ cdef struct Part:
     int64_t* acc              # cap * NACC
     int32_t* slots            # group table: -1 empty, else group id
     int64_t mask
+    int32_t* direct           # one key: group id of small non-negative codes, -1 unseen
+    int64_t dcap
 
 
 cdef void part_free(Part* t) noexcept nogil:
@@ -309,6 +313,7 @@ cdef void part_free(Part* t) noexcept nogil:
     free(t.ghash)
     free(t.acc)
     free(t.slots)
+    free(t.direct)
     memset(t, 0, sizeof(Part))
 
 
@@ -398,6 +403,39 @@ cdef inline int64_t part_find(Part* t, const int64_t* codes, int64_t stride,
     t.slots[s] = <int32_t>g
     if 2 * t.G > t.mask + 1 and part_rehash(t, 2 * (t.mask + 1)) != 0:
         return -1
+    return g
+
+
+#: Codes below this get a direct-mapped slot (4 bytes each) for one-key grouping: officer
+#: ids, dictionary and interned string codes are small dense integers.
+DEF DIRECT_LIMIT = 1 << 20
+
+
+cdef inline int64_t part_find1(Part* t, int64_t code, uint32_t nulls) noexcept nogil:
+    """``part_find`` for one key column, through the direct map when the code is small."""
+    cdef int64_t g, newcap, k
+    cdef void* q
+    if nulls == 0 and 0 <= code < t.dcap:
+        g = t.direct[code]
+        if g >= 0:
+            return g
+    g = part_find(t, &code, 1, nulls)
+    if g >= 0 and nulls == 0 and 0 <= code < DIRECT_LIMIT:
+        if code >= t.dcap:
+            newcap = 2 * t.dcap
+            if newcap <= code:
+                newcap = code + 1
+            if newcap < 1024:
+                newcap = 1024
+            if newcap > DIRECT_LIMIT:
+                newcap = DIRECT_LIMIT
+            q = realloc(t.direct, newcap * sizeof(int32_t))
+            if q == NULL:
+                return g  # the map is only a cache
+            t.direct = <int32_t*>q
+            memset(t.direct + t.dcap, 0xff, (newcap - t.dcap) * sizeof(int32_t))
+            t.dcap = newcap
+        t.direct[code] = <int32_t>g
     return g
 
 
@@ -499,13 +537,23 @@ ctypedef fused any_int:
 cdef int64_t int_pass_t(const any_int* vals, const Col* c, int64_t start, int64_t n,
                         int64_t mult, int64_t null_value, int64_t* out, uint8_t* valid,
                         int bad_code, int* code) noexcept nogil:
-    """Integers (times ``mult`` when mult != 1) -> int64; overflow is ``bad_code``."""
+    """Integers (times ``mult`` when mult != 1) -> int64; overflow is ``bad_code``.
+
+    ``valid`` (may be NULL) receives 1 per non-null row; nulls become ``null_value``."""
     cdef int64_t i, idx, v
+    if c.validity == NULL and mult == 1 and not (any_int is uint64_t):
+        vals = vals + c.offset + start
+        for i in range(n):  # plain widening: vectorised
+            out[i] = vals[i]
+        if valid != NULL:
+            memset(valid, 1, n)
+        return -1
     for i in range(n):
         idx = c.offset + start + i
         if c.validity != NULL and not bit_at(c.validity, idx):
             out[i] = null_value
-            valid[i] = 0
+            if valid != NULL:
+                valid[i] = 0
             continue
         if any_int is uint64_t:
             if vals[idx] > <uint64_t>INT64_MAX:
@@ -516,7 +564,8 @@ cdef int64_t int_pass_t(const any_int* vals, const Col* c, int64_t start, int64_
             code[0] = bad_code
             return i
         out[i] = v
-        valid[i] = 1
+        if valid != NULL:
+            valid[i] = 1
     return -1
 
 
@@ -540,6 +589,21 @@ cdef int64_t int_pass(const Col* c, int64_t start, int64_t n, int64_t mult,
     return int_pass_t(<const uint64_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
 
 
+cdef int64_t day_pass(const Col* c, int64_t start, int64_t n, int64_t null_value,
+                      int64_t* scratch, uint8_t* vscratch, const uint8_t* ones,
+                      const int64_t** out, const uint8_t** valid, int* code) noexcept nogil:
+    """A day column as int64 values (+ validity): int64 without nulls is used in place."""
+    cdef int64_t r
+    if c.kind == K_INT and c.width == 8 and c.is_signed and c.validity == NULL:
+        out[0] = <const int64_t*>c.values + c.offset + start
+        valid[0] = ones
+        return -1
+    r = int_pass(c, start, n, 1, null_value, scratch, vscratch, E_DAY_OVF, code)
+    out[0] = scratch
+    valid[0] = vscratch
+    return r
+
+
 ctypedef fused any_float:
     float
     double
@@ -549,11 +613,32 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
                           double p, int64_t* out, uint8_t* valid, int* code) noexcept nogil:
     cdef int64_t i, idx
     cdef double x, r
+    cdef int ok
+    # Fast path over the whole chunk (nulls included: whatever lies under a null slot is
+    # overwritten below, and if it is NaN or huge the checked loop takes over).
+    if any_float is double:
+        ok = mc_f64_minor_fast(vals + c.offset + start, n, p, out)
+    else:
+        ok = mc_f32_minor_fast(vals + c.offset + start, n, p, out)
+    if ok:
+        if c.validity == NULL:
+            if valid != NULL:
+                memset(valid, 1, n)
+        else:
+            for i in range(n):
+                idx = c.offset + start + i
+                if not bit_at(c.validity, idx):
+                    out[i] = 0
+                if valid != NULL:
+                    valid[i] = bit_at(c.validity, idx)
+        return -1
+    # Checked path: exact for every |x*p| <= 2**53, and it finds the first bad row.
     for i in range(n):
         idx = c.offset + start + i
         if c.validity != NULL and not bit_at(c.validity, idx):
             out[i] = 0
-            valid[i] = 0
+            if valid != NULL:
+                valid[i] = 0
             continue
         x = <double>vals[idx]
         if isnan(x) or isinf(x):
@@ -565,7 +650,8 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
             code[0] = E_BIG
             return i
         out[i] = <int64_t>r
-        valid[i] = 1
+        if valid != NULL:
+            valid[i] = 1
     return -1
 
 
@@ -578,13 +664,15 @@ cdef int64_t dec_pass(const Col* c, int64_t start, int64_t n, int scale, int64_t
         idx = c.offset + start + i
         if c.validity != NULL and not bit_at(c.validity, idx):
             out[i] = 0
-            valid[i] = 0
+            if valid != NULL:
+                valid[i] = 0
             continue
         # little-endian two's complement: low word first
         if mc_dec128_rescale(words[2 * idx], <int64_t>words[2 * idx + 1], up, &out[i]):
             code[0] = E_MONEY_OVF
             return i
-        valid[i] = 1
+        if valid != NULL:
+            valid[i] = 1
     return -1
 
 
@@ -669,7 +757,7 @@ cdef struct Scratch:
     int64_t* age
     uint8_t* dsl_ok
     uint8_t* age_ok
-    uint8_t* valid              # throwaway validity for passes that fold nulls
+    uint8_t* ones               # CH ones: the validity of a column without nulls
     int64_t* codes              # n_keys * CH
     uint32_t* nulls
     DictCache* dcache           # per key column
@@ -767,7 +855,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef int64_t b = pl.chunk_batch[chunk]
     cdef int64_t start = pl.chunk_start[chunk]
     cdef int64_t n = pl.batch_rows[b] - start
-    cdef int64_t base, i, r, g, d, q, p, dsl_ok_n
+    cdef int64_t base, i, r, g, d, q, p
     cdef const Col* cols = pl.cols + b * pl.n_cols
     cdef const Col* rc
     cdef const Conf* cf = &pl.conf
@@ -775,42 +863,51 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef int64_t bad_row = INT64_MAX
     cdef int bad_col = 0, bad_code = 0
     cdef int64_t* acc
-    cdef int64_t* P
-    cdef int64_t* due7
-    cdef int64_t* intc
-    cdef int64_t* feec
-    cdef int64_t* feed
-    cdef int64_t par_days = cf.par_days
+    cdef const int64_t* dpd
+    cdef const int64_t* prev
+    cdef const int64_t* dsl
+    cdef const int64_t* age
+    cdef const uint8_t* dsl_ok
+    cdef const uint8_t* age_ok
+    cdef const uint8_t* unused
+    cdef const int64_t* P = s.money
+    cdef const int64_t* due7 = s.money + CH
+    cdef const int64_t* intc = s.money + 2 * CH
+    cdef const int64_t* feec = s.money + 3 * CH
+    cdef const int64_t* feed = s.money + 4 * CH
+    cdef int64_t par_days = cf.par_days, threshold = cf.threshold
     if n > CH:
         n = CH
     base = pl.batch_base[b] + start
 
+    # Column passes (each records its first bad row; the smallest (row, column) wins).
+    if nk > 0:
+        memset(s.nulls, 0, n * sizeof(uint32_t))
     for j in range(nk):
-        if j == 0:
-            memset(s.nulls, 0, n * sizeof(uint32_t))
         r = key_pass(&cols[j], j, start, n, b, &part.interners[j], &s.dcache[j],
                      s.codes + j * CH, s.nulls, &code)
         if r >= 0:
             note_error(r, j, code, &bad_row, &bad_col, &bad_code)
     rc = cols + nk
     bool_pass(&rc[R_FIMR], start, n, s.tagged)
-    r = int_pass(&rc[R_DPD], start, n, 1, INT64_MIN, s.dpd, s.valid, E_DAY_OVF, &code)
+    # A null dpd becomes INT64_MIN, which lies in no bucket since par_days >= 1.
+    r = day_pass(&rc[R_DPD], start, n, INT64_MIN, s.dpd, NULL, s.ones, &dpd, &unused, &code)
     if r >= 0:
         note_error(r, nk + R_DPD, code, &bad_row, &bad_col, &bad_code)
-    r = int_pass(&rc[R_PREV], start, n, 1, INT64_MIN, s.prev, s.valid, E_DAY_OVF, &code)
+    r = day_pass(&rc[R_PREV], start, n, INT64_MIN, s.prev, NULL, s.ones, &prev, &unused, &code)
     if r >= 0:
         note_error(r, nk + R_PREV, code, &bad_row, &bad_col, &bad_code)
     for j in range(5):
-        r = money_pass(&rc[R_P + j], start, n, cf, s.money + j * CH, s.valid, &code)
+        r = money_pass(&rc[R_P + j], start, n, cf, s.money + j * CH, NULL, &code)
         if r >= 0:
             note_error(r, nk + R_P + j, code, &bad_row, &bad_col, &bad_code)
     r = money_pass(&rc[R_OB], start, n, cf, s.ob, s.active, &code)
     if r >= 0:
         note_error(r, nk + R_OB, code, &bad_row, &bad_col, &bad_code)
-    r = int_pass(&rc[R_DSL], start, n, 1, 0, s.dsl, s.dsl_ok, E_DAY_OVF, &code)
+    r = day_pass(&rc[R_DSL], start, n, 0, s.dsl, s.dsl_ok, s.ones, &dsl, &dsl_ok, &code)
     if r >= 0:
         note_error(r, nk + R_DSL, code, &bad_row, &bad_col, &bad_code)
-    r = int_pass(&rc[R_AGE], start, n, 1, 0, s.age, s.age_ok, E_DAY_OVF, &code)
+    r = day_pass(&rc[R_AGE], start, n, 0, s.age, s.age_ok, s.ones, &age, &age_ok, &code)
     if r >= 0:
         note_error(r, nk + R_AGE, code, &bad_row, &bad_col, &bad_code)
     if bad_row != INT64_MAX:
@@ -820,6 +917,13 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     # Group ids of the chunk's rows.
     if nk == 0:
         memset(s.gid, 0, n * sizeof(int32_t))
+    elif nk == 1:
+        for i in range(n):
+            g = part_find1(part, s.codes[i], s.nulls[i])
+            if g < 0:
+                note_error(-1, 0, E_NOMEM, err_row, err_col, err_code)
+                return
+            s.gid[i] = <int32_t>g
     else:
         for i in range(n):
             g = part_find(part, s.codes + i, CH, s.nulls[i])
@@ -830,20 +934,15 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
 
     # ``active`` held the validity of outstanding_balance; make it the active flag.
     for i in range(n):
-        s.active[i] = s.active[i] and s.ob[i] > cf.threshold
+        s.active[i] = s.active[i] & (s.ob[i] > threshold)
 
-    P = s.money
-    due7 = s.money + CH
-    intc = s.money + 2 * CH
-    feec = s.money + 3 * CH
-    feed = s.money + 4 * CH
     for i in range(n):
         acc = part.acc + <int64_t>s.gid[i] * NACC
         acc[A_LOANS] += 1
         acc[A_FIRST] += s.tagged[i]
         p = P[i]
-        d = s.dpd[i]          # INT64_MIN when null: in no bucket since par_days >= 1
-        q = s.prev[i]
+        d = dpd[i]
+        q = prev[i]
         mc_acc_add(acc + A_PORT, p)
         if 1 <= d <= 6:
             mc_acc_add(acc + A_D16, p)
@@ -859,12 +958,12 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
         mc_acc_add(acc + A_FEED, feed[i])
         if s.active[i]:
             acc[A_ACTIVE] += 1
-            if s.dsl_ok[i]:
+            if dsl_ok[i]:
                 acc[A_NDAYS] += 1
-                mc_acc_add(acc + A_SDAYS, s.dsl[i])
-            if s.age_ok[i]:
+                mc_acc_add(acc + A_SDAYS, dsl[i])
+            if age_ok[i]:
                 acc[A_NAGE] += 1
-                mc_acc_add(acc + A_SAGE, s.age[i])
+                mc_acc_add(acc + A_SAGE, age[i])
 
 
 cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
@@ -880,7 +979,7 @@ cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
     free(s.age)
     free(s.dsl_ok)
     free(s.age_ok)
-    free(s.valid)
+    free(s.ones)
     free(s.codes)
     free(s.nulls)
     if s.dcache != NULL:
@@ -905,15 +1004,16 @@ cdef int scratch_init(Scratch* s, int nk) noexcept nogil:
     s.age = <int64_t*>malloc(CH * sizeof(int64_t))
     s.dsl_ok = <uint8_t*>malloc(CH)
     s.age_ok = <uint8_t*>malloc(CH)
-    s.valid = <uint8_t*>malloc(CH)
+    s.ones = <uint8_t*>malloc(CH)
     s.codes = <int64_t*>malloc((nk + 1) * CH * sizeof(int64_t))
     s.nulls = <uint32_t*>malloc(CH * sizeof(uint32_t))
     s.dcache = <DictCache*>calloc(nk + 1, sizeof(DictCache))
     if (s.gid == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
             or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
-            or s.age == NULL or s.dsl_ok == NULL or s.age_ok == NULL or s.valid == NULL
+            or s.age == NULL or s.dsl_ok == NULL or s.age_ok == NULL or s.ones == NULL
             or s.codes == NULL or s.nulls == NULL or s.dcache == NULL):
         return -1
+    memset(s.ones, 1, CH)
     for j in range(nk):
         s.dcache[j].batch = -1
     return 0

@@ -12,7 +12,9 @@
 #ifndef METRICCORE_MC_SUPPORT_H
 #define METRICCORE_MC_SUPPORT_H
 
+#include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifndef ARROW_C_DATA_INTERFACE
 #define ARROW_C_DATA_INTERFACE
@@ -118,6 +120,37 @@ static inline double mc_round_half_even(double x) {
   }
   return x;
 }
+
+/* The fast path of float money: out[i] = round_half_even(x[i] * p) for every i, computed
+ * as the low bits of x*p + 1.5*2**52 (for |x*p| < 2**51 that sum lies in [2**52, 2**53),
+ * where doubles are exactly the integers, and the addition rounds half to even; the
+ * constant is even, so the parity of the tie-break is that of the result). Branch-free and
+ * SSE2-vectorisable. Returns 0 when some |x*p| is not below 2**51 (NaN included): then
+ * ``out`` is meaningless and the caller takes the checked path. */
+#if defined(_MSC_VER)
+#define MC_RESTRICT __restrict
+#else
+#define MC_RESTRICT __restrict__
+#endif
+/* ``bad`` counts in a double: an int reduction over a double comparison does not vectorise. */
+#define MC_DEFINE_FAST_MINOR(NAME, T)                                              \
+  static inline int NAME(const T* MC_RESTRICT x, int64_t n, double p,              \
+                         int64_t* MC_RESTRICT out) {                               \
+    const double c = 6755399441055744.0, lim = 2251799813685248.0;                 \
+    int64_t cbits, b, i;                                                           \
+    double y, t, bad = 0.0;                                                        \
+    memcpy(&cbits, &c, 8);                                                         \
+    for (i = 0; i < n; i++) {                                                      \
+      y = (double)x[i] * p;                                                        \
+      t = y + c;                                                                   \
+      memcpy(&b, &t, 8);                                                           \
+      out[i] = b - cbits;                                                          \
+      bad += (fabs(y) < lim) ? 0.0 : 1.0;                                          \
+    }                                                                              \
+    return bad == 0.0;                                                             \
+  }
+MC_DEFINE_FAST_MINOR(mc_f64_minor_fast, double)
+MC_DEFINE_FAST_MINOR(mc_f32_minor_fast, float)
 
 static const uint64_t MC_POW10[20] = {
   1ULL, 10ULL, 100ULL, 1000ULL, 10000ULL, 100000ULL, 1000000ULL, 10000000ULL,
