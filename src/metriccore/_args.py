@@ -22,10 +22,13 @@ UNSUPPORTED_INPUT = (
     "__arrow_c_array__")
 
 
+_DEFAULT_CONFIG = MetricConfig()
+
+
 def check_config(config: object) -> MetricConfig:
     """``config``, or the default configuration when it is None."""
     if config is None:
-        return MetricConfig()
+        return _DEFAULT_CONFIG
     if not isinstance(config, MetricConfig):
         raise TypeError(f"config must be a MetricConfig or None, got {type(config).__name__}")
     return config

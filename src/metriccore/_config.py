@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from numbers import Rational
 
 __all__ = ["MetricConfig"]
@@ -24,6 +25,12 @@ def _exact(name: str, value: object) -> Fraction:
     if isinstance(value, (float, Decimal)) and not math.isfinite(value):
         raise ValueError(f"MetricConfig.{name} must be finite, got {value!r}")
     return Fraction(value)
+
+
+@lru_cache(maxsize=64)
+def _floor_minor(value: _Number, scale: int) -> int:
+    # cached: Fraction arithmetic costs microseconds and every call needs this value
+    return math.floor(Fraction(value) * 10**scale)
 
 
 def _real(name: str, value: object) -> float:
@@ -114,7 +121,7 @@ class MetricConfig:
         For an integer balance ``b`` and a real threshold ``t``, ``b > t`` exactly when
         ``b > floor(t)``, so flooring keeps the strict comparison exact.
         """
-        return math.floor(Fraction(self.active_threshold) * 10**self.money_scale)
+        return _floor_minor(self.active_threshold, self.money_scale)
 
     def as_dict(self) -> dict[str, object]:
         """The fields as a plain dict."""

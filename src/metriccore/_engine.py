@@ -18,7 +18,7 @@ from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY,
                     UNSUPPORTED_INPUT, check_by, check_columns, check_config, check_threads,
                     check_type, column_index)
 from ._config import MetricConfig
-from ._schema import (AGGREGATES, BAND_NAMES, BANDS, BOOL_COLUMNS, DAY_COLUMNS, FLOAT_METRICS,
+from ._schema import (AGGREGATES, BANDS, BOOL_COLUMNS, DAY_COLUMNS, FLOAT_METRICS,
                       INPUT_COLUMNS, INT_METRICS, MONEY_COLUMNS, output_schema)
 
 __all__ = ["officer_metrics", "portfolio_metrics"]
@@ -174,6 +174,18 @@ def _key_array(t: K.ColumnType, values: Any, nulls: np.ndarray) -> pa.Array:
     return arr.cast(pa.string())
 
 
+def _int_sort_order(key_types: list[K.ColumnType], raw_keys: list[Any]) -> np.ndarray:
+    """Group order for integer keys: ascending per key, nulls last (numpy lexsort)."""
+    sort_keys = []
+    for t, (values, nulls) in zip(key_types, raw_keys):
+        inner = t.value if t.kind == K.KIND_DICT else t
+        unsigned = inner.width == 8 and not inner.is_signed
+        sort_keys.append((values.view(np.uint64) if unsigned else values, nulls))
+    # lexsort's last key is the primary one: (null flag, value) of key 0, then key 1, ...
+    columns = [c for values, nulls in reversed(sort_keys) for c in (values, nulls)]
+    return np.lexsort(columns).astype(np.int64)
+
+
 _PER_KEY_NULL_PLACEMENT = int(pa.__version__.split(".")[0]) >= 25
 
 
@@ -190,8 +202,10 @@ def _sort_order(arrays: list[pa.Array]) -> np.ndarray:
     return order.to_numpy().astype(np.int64)
 
 
-def _band_array(codes: np.ndarray) -> pa.Array:
-    return pa.array(np.asarray(BAND_NAMES, dtype=object)[codes], type=pa.string())
+def _numpy_array(values: np.ndarray) -> pa.Array:
+    """A null-free int64/float64 Arrow array over a contiguous numpy row (no copy)."""
+    arrow_type = pa.float64() if values.dtype == np.float64 else pa.int64()
+    return pa.Array.from_buffers(arrow_type, len(values), [None, pa.py_buffer(values)])
 
 
 def _format_key(keys: list[str], arrays: list[pa.Array], pos: int) -> str:
@@ -230,13 +244,19 @@ def _compute(data: Any, by: object, config: object,
     if errors:
         _raise_row_error(errors, col_names)
 
-    key_arrays = [_key_array(t, values, nulls)
-                  for t, (values, nulls) in zip(key_types, total.key_arrays())]
-    if keys:
+    raw_keys = total.key_arrays()
+    key_arrays: list[pa.Array] = []
+    if not keys:
+        order = np.zeros(total.n_groups, dtype=np.int64)
+    elif all(not isinstance(values, tuple) for values, _ in raw_keys):
+        # integer keys only: sort in numpy, then build the arrays already in order
+        order = _int_sort_order(key_types, raw_keys)
+        key_arrays = [_key_array(t, values[order], nulls[order])
+                      for t, (values, nulls) in zip(key_types, raw_keys)]
+    else:
+        key_arrays = [_key_array(t, values, nulls) for t, (values, nulls) in zip(key_types, raw_keys)]
         order = _sort_order(key_arrays)
         key_arrays = [a.take(pa.array(order)) for a in key_arrays]
-    else:
-        order = np.zeros(total.n_groups, dtype=np.int64)
 
     bands = (config.fimr_green, config.fimr_watch, config.slippage_green,
              config.slippage_watch, config.roll_green, config.roll_watch, config.ayr_green,
@@ -249,20 +269,23 @@ def _compute(data: Any, by: object, config: object,
         agg_name = "yield" if agg == len(AGGREGATES) else AGGREGATES[agg][0]
         suffix = f" for group {_format_key(keys, key_arrays, pos)}" if keys else ""
         raise OverflowError(f"aggregate {agg_name!r} overflows int64{suffix}")
-    aggs, mets, rdr_ok, scores, codes = result
 
-    divisor = float(10**scale)
+    aggs, money, mets, rdr_ok, scores, codes = result
+    n = len(order)
     columns_out: list[pa.Array] = list(key_arrays)
-    for k, (_, money) in enumerate(AGGREGATES):
-        columns_out.append(pa.array(aggs[k].astype(np.float64) / divisor if money else aggs[k]))
+    for k, (_, is_money) in enumerate(AGGREGATES):
+        columns_out.append(_numpy_array(money[k] if is_money else aggs[k]))
+    rdr_validity = None if rdr_ok.all() else pa.py_buffer(np.packbits(rdr_ok, bitorder="little"))
     for k, name in enumerate(FLOAT_METRICS):
-        columns_out.append(pa.array(mets[k], mask=~rdr_ok) if name == "rdr"
-                           else pa.array(mets[k]))
+        columns_out.append(pa.Array.from_buffers(pa.float64(), n, [
+            rdr_validity if name == "rdr" else None, pa.py_buffer(mets[k])]))
     for k in range(len(INT_METRICS)):
-        columns_out.append(pa.array(scores[k]))
+        columns_out.append(_numpy_array(scores[k]))
     for k in range(len(BANDS)):
-        columns_out.append(_band_array(codes[k]))
-    schema = output_schema([(key, _output_source_type(t)) for key, t in zip(keys, key_types)])
+        offsets, chars = K.band_strings(codes[k])
+        columns_out.append(pa.Array.from_buffers(
+            pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(chars)]))
+    schema = output_schema(tuple((key, _output_source_type(t)) for key, t in zip(keys, key_types)))
     return pa.Table.from_arrays(columns_out, schema=schema)
 
 

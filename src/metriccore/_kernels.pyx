@@ -117,6 +117,7 @@ cdef enum:
 cdef int[16] OUT_SLOT = [A_LOANS, A_FIRST, A_PORT, A_D16, A_PAR, A_PREV16, A_ROLLED, A_DUE7,
                          A_INTC, A_FEEC, A_FEED, A_ACTIVE, A_SDAYS, A_NDAYS, A_SAGE, A_NAGE]
 cdef bint[16] OUT_PAIR = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0]
+cdef bint[16] OUT_MONEY = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
 
 cdef struct Col:
     int kind
@@ -698,12 +699,22 @@ cdef void bool_pass(const Col* c, int64_t start, int64_t n, uint8_t* out) noexce
 
 
 cdef inline int64_t read_index(const Col* c, int64_t idx) noexcept nogil:
+    """Integer ``idx`` (physical) as int64; -1 for a uint64 beyond int64.
+
+    Written as separate branches: a conditional expression mixing signed and unsigned
+    types would take the unsigned type in Cython and lose the sign."""
     if c.width == 1:
-        return (<const int8_t*>c.values)[idx] if c.is_signed else (<const uint8_t*>c.values)[idx]
+        if c.is_signed:
+            return <int64_t>(<const int8_t*>c.values)[idx]
+        return <int64_t>(<const uint8_t*>c.values)[idx]
     if c.width == 2:
-        return (<const int16_t*>c.values)[idx] if c.is_signed else (<const uint16_t*>c.values)[idx]
+        if c.is_signed:
+            return <int64_t>(<const int16_t*>c.values)[idx]
+        return <int64_t>(<const uint16_t*>c.values)[idx]
     if c.width == 4:
-        return (<const int32_t*>c.values)[idx] if c.is_signed else (<const uint32_t*>c.values)[idx]
+        if c.is_signed:
+            return <int64_t>(<const int32_t*>c.values)[idx]
+        return <int64_t>(<const uint32_t*>c.values)[idx]
     if c.is_signed:
         return (<const int64_t*>c.values)[idx]
     if (<const uint64_t*>c.values)[idx] > <uint64_t>INT64_MAX:
@@ -1580,9 +1591,11 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     Returns
     -------
     tuple
-        ``(aggregates int64 [16, n], metrics float64 [11, n], rdr_valid bool [n],
-        scores int64 [2, n], band codes int8 [6, n])``; or ``(position, aggregate_index)``
-        of the first aggregate that does not fit int64 (index 16 is ``yield``).
+        ``(aggregates int64 [16, n], money float64 [16, n], metrics float64 [11, n],
+        rdr_valid bool [n], scores int64 [2, n], band codes int8 [6, n])``, where row k of
+        ``money`` is ``float64(aggregate k) / 10**money_scale`` (filled for money rows only);
+        or ``(position, aggregate_index)`` of the first aggregate that does not fit int64
+        (index 16 is ``yield``).
     """
     cdef int64_t n = order.shape[0], i, g, k, yl
     cdef double p_dbl = <double>conf[0]
@@ -1590,11 +1603,13 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef double rg = bands[4], rw = bands[5], ag = bands[6], aw = bands[7]
     cdef int64_t dg = bands[8], dw = bands[9], kg = bands[10], kw = bands[11], ka = bands[12]
     aggs_np = np.empty((16, n), dtype=np.int64)
+    money_np = np.zeros((16, n), dtype=np.float64)
     mets_np = np.empty((11, n), dtype=np.float64)
     rdr_ok_np = np.empty(n, dtype=np.bool_)
     scores_np = np.empty((2, n), dtype=np.int64)
     codes_np = np.empty((6, n), dtype=np.int8)
     cdef int64_t[:, ::1] aggs = aggs_np
+    cdef double[:, ::1] money = money_np
     cdef double[:, ::1] mets = mets_np
     cdef cnp.npy_bool[::1] rdr_ok = rdr_ok_np
     cdef int64_t[:, ::1] scores = scores_np
@@ -1614,6 +1629,8 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                     bad_agg = k
                     break
                 aggs[k, i] = acc[OUT_SLOT[k]]
+                if OUT_MONEY[k]:
+                    money[k, i] = <double>aggs[k, i] / p_dbl
             if bad_pos >= 0:
                 break
             if mc_add_ovf(aggs[8, i], aggs[9, i], &yl):
@@ -1670,4 +1687,32 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             codes[5, i] = 0 if risk >= kg else (1 if risk >= kw else (3 if risk >= ka else 4))
     if bad_pos >= 0:
         return (bad_pos, bad_agg)
-    return aggs_np, mets_np, rdr_ok_np, scores_np, codes_np
+    return aggs_np, money_np, mets_np, rdr_ok_np, scores_np, codes_np
+
+
+_BAND_BYTES = [b"green", b"watch", b"flag", b"amber", b"red"]
+
+
+def band_strings(const int8_t[::1] codes):
+    """Arrow ``string`` buffers (int32 offsets, UTF-8 bytes) of band names for ``codes``."""
+    cdef int64_t n = codes.shape[0], i, total = 0
+    cdef int32_t[5] lens = [5, 5, 4, 5, 3]
+    cdef const char* names[5]
+    cdef bytes keep0 = _BAND_BYTES[0], keep1 = _BAND_BYTES[1], keep2 = _BAND_BYTES[2]
+    cdef bytes keep3 = _BAND_BYTES[3], keep4 = _BAND_BYTES[4]
+    names[0] = keep0
+    names[1] = keep1
+    names[2] = keep2
+    names[3] = keep3
+    names[4] = keep4
+    offsets_np = np.empty(n + 1, dtype=np.int32)
+    cdef int32_t[::1] offsets = offsets_np
+    offsets[0] = 0
+    for i in range(n):
+        total += lens[codes[i]]
+        offsets[i + 1] = <int32_t>total
+    data_np = np.empty(total, dtype=np.uint8)
+    cdef uint8_t[::1] data = data_np
+    for i in range(n):
+        memcpy(&data[offsets[i]], names[codes[i]], lens[codes[i]])
+    return offsets_np, data_np

@@ -6,6 +6,9 @@ so a test pins them against the contract separately (``tests/test_schema.py``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
+
 import pyarrow as pa
 
 #: Snapshot columns (METRICS.md §1), in the order used to break ties between errors.
@@ -72,8 +75,17 @@ def output_key_type(t: pa.DataType) -> pa.DataType:
     return pa.string()
 
 
-def output_schema(keys: list[tuple[str, pa.DataType]]) -> pa.Schema:
+@lru_cache(maxsize=256)
+def _cached_schema(keys: tuple[tuple[str, pa.DataType], ...]) -> pa.Schema:
+    return _build_schema(keys)
+
+
+def output_schema(keys: Sequence[tuple[str, pa.DataType]]) -> pa.Schema:
     """Schema of ``officer_metrics``' result for key columns ``(name, input type)``."""
+    return _cached_schema(tuple(keys))
+
+
+def _build_schema(keys: tuple[tuple[str, pa.DataType], ...]) -> pa.Schema:
     fields = [pa.field(name, output_key_type(t)) for name, t in keys]
     fields += [pa.field(name, pa.float64() if money else pa.int64(), nullable=False)
                for name, money in AGGREGATES]

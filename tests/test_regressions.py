@@ -1,0 +1,42 @@
+"""Regression tests for engine bugs found during development."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import strategies as S
+
+
+def _snapshot(keys: pa.Array) -> pa.Table:
+    n = len(keys)
+    columns = {"officer_id": keys, "fimr_tagged": pa.array([True] * n),
+               "current_dpd": pa.array([1] * n), "previous_dpd": pa.array([1] * n),
+               "days_since_last_repayment": pa.array([1] * n), "loan_age": pa.array([1] * n)}
+    for name in ("principal_outstanding", "amount_due_7d", "interest_collected",
+                 "fees_collected", "fees_due", "outstanding_balance"):
+        columns[name] = pa.array([1.0] * n)
+    return pa.table(columns)
+
+
+@pytest.mark.parametrize("dictionary", [False, True])
+@pytest.mark.parametrize("arrow_type", [pa.int8(), pa.int16(), pa.int32()])
+def test_narrow_signed_keys_keep_their_sign(engine, reference, arrow_type, dictionary):
+    # Cython typed a conditional mixing int8_t and uint8_t as unsigned: -128 read as 128.
+    low = -(2 ** (arrow_type.bit_width - 1))
+    keys = pa.array([2**(arrow_type.bit_width - 1) - 1, low, -1, 0, None], arrow_type)
+    if dictionary:
+        keys = keys.dictionary_encode()
+    table = _snapshot(keys)
+    got = engine.officer_metrics(table)
+    assert got["officer_id"].to_pylist() == [low, -1, 0, 2**(arrow_type.bit_width - 1) - 1, None]
+    S.assert_tables_identical(got, reference.officer_metrics(table))
+
+
+def test_negative_int8_dictionary_index_is_an_error(engine):
+    dictionary = pa.array([f"o{i}" for i in range(200)])
+    indices = pa.array(np.array([0, -56, 1], dtype=np.int8))
+    keys = pa.DictionaryArray.from_arrays(indices, dictionary, safe=False)
+    with pytest.raises(ValueError, match="column 'officer_id' row 1: dictionary index out of range"):
+        engine.officer_metrics(_snapshot(keys))
