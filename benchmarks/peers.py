@@ -47,7 +47,11 @@ PEER_COLUMNS = (tuple(name for name, _ in AGGREGATES) + FLOAT_METRICS + INT_METR
 
 
 def keys_of(by: str | Sequence[str]) -> list[str]:
-    return [by] if isinstance(by, str) else list(by)
+    """``by`` as a list of key names; the peers need at least one key."""
+    keys = [by] if isinstance(by, str) else list(by)
+    if not keys:
+        raise ValueError("the peers group by at least one key column")
+    return keys
 
 
 def _used(table: pa.Table, keys: list[str]) -> pa.Table:
@@ -151,6 +155,10 @@ def peer_pyarrow(table: pa.Table, by: str | Sequence[str] = "officer_id") -> pa.
             + [("active", "sum", zero), ("days", "sum", zero), ("days", "count"),
                ("age", "sum", zero), ("age", "count")])
     out = work.group_by(keys).aggregate(spec)
+    for k in keys:  # dictionary keys are decoded (sort_by does not sort dictionaries)
+        if pa.types.is_dictionary(out.schema.field(k).type):
+            i = out.schema.get_field_index(k)
+            out = out.set_column(i, k, out[k].cast(out.schema.field(k).type.value_type))
     out = out.sort_by([(k, "ascending") for k in keys])
     agg = {
         "loans": out["count_all"], "first_miss": out["fimr_tagged_sum"],

@@ -549,6 +549,19 @@ cdef int64_t int_pass_t(const any_int* vals, const Col* c, int64_t start, int64_
         if valid != NULL:
             memset(valid, 1, n)
         return -1
+    cdef uint8_t bit
+    cdef int64_t m
+    if mult == 1 and not (any_int is uint64_t):
+        # Nullable, no scaling: branch-free select (nulls fall at random, so a branch on
+        # them would mispredict).
+        for i in range(n):
+            idx = c.offset + start + i
+            bit = bit_at(c.validity, idx)
+            m = -<int64_t>bit  # all ones when valid
+            out[i] = (<int64_t>vals[idx] & m) | (null_value & ~m)
+            if valid != NULL:
+                valid[i] = bit
+        return -1
     for i in range(n):
         idx = c.offset + start + i
         if c.validity != NULL and not bit_at(c.validity, idx):
@@ -628,8 +641,7 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
         else:
             for i in range(n):
                 idx = c.offset + start + i
-                if not bit_at(c.validity, idx):
-                    out[i] = 0
+                out[i] = out[i] & -<int64_t>bit_at(c.validity, idx)  # 0 under a null
                 if valid != NULL:
                     valid[i] = bit_at(c.validity, idx)
         return -1
@@ -886,7 +898,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef const int64_t* intc = s.money + 2 * CH
     cdef const int64_t* feec = s.money + 3 * CH
     cdef const int64_t* feed = s.money + 4 * CH
-    cdef int64_t par_days = cf.par_days, threshold = cf.threshold
+    cdef int64_t par_days = cf.par_days, threshold = cf.threshold, act, ok
     if n > CH:
         n = CH
     base = pl.batch_base[b] + start
@@ -967,14 +979,15 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
         mc_acc_add(acc + A_INTC, intc[i])
         mc_acc_add(acc + A_FEEC, feec[i])
         mc_acc_add(acc + A_FEED, feed[i])
-        if s.active[i]:
-            acc[A_ACTIVE] += 1
-            if dsl_ok[i]:
-                acc[A_NDAYS] += 1
-                mc_acc_add(acc + A_SDAYS, dsl[i])
-            if age_ok[i]:
-                acc[A_NAGE] += 1
-                mc_acc_add(acc + A_SAGE, age[i])
+        # Branch-free: activity and null days vary from row to row without a pattern.
+        act = s.active[i]
+        acc[A_ACTIVE] += act
+        ok = act & dsl_ok[i]
+        acc[A_NDAYS] += ok
+        mc_acc_add(acc + A_SDAYS, dsl[i] & -ok)
+        ok = act & age_ok[i]
+        acc[A_NAGE] += ok
+        mc_acc_add(acc + A_SAGE, age[i] & -ok)
 
 
 cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
