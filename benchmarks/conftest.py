@@ -25,6 +25,9 @@ import machine  # noqa: E402
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("python_files", "bench_*.py")
+    json_path = config.getoption("benchmark_json", None)
+    if json_path:   # pytest-benchmark writes it at the very end: make its folder now
+        os.makedirs(os.path.dirname(os.path.abspath(json_path)), exist_ok=True)
     config.addinivalue_line(
         "markers", "large: 10M-loan benchmarks; run with METRICCORE_BENCH_LARGE=1")
 

@@ -17,11 +17,11 @@ The parent starts a child Python process that
 If ``clear_refs`` cannot be written, the peak is sampled from ``/proc/self/statm`` by a
 thread every 0.2 ms instead (the engine releases the GIL), which can miss short spikes.
 
-The child uses Arrow's ``system`` memory pool (``ARROW_DEFAULT_MEMORY_POOL=system``) and
-glibc's ``MALLOC_TRIM_THRESHOLD_`` defaults, so that memory freed before the call is given
-back to the system and memory allocated by the call shows up as RSS (a cached allocator
-could otherwise hide it by reusing pages freed earlier). ``--pool default`` keeps pyarrow's
-own allocator. The target of the issue is growth below 50 MB (10**6 bytes) at 10M loans.
+The child uses Arrow's ``system`` memory pool (``ARROW_DEFAULT_MEMORY_POOL=system``, i.e.
+glibc malloc, which ``malloc_trim`` empties), so that memory freed before the call is given
+back to the system and memory the call allocates shows up as RSS (a caching allocator could
+otherwise hide it by reusing pages freed earlier). ``--pool default`` keeps pyarrow's own
+allocator. The issue's target is a growth below 50 MB (50 * 10**6 bytes) at 10M loans.
 """
 
 from __future__ import annotations

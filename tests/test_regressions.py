@@ -40,3 +40,16 @@ def test_negative_int8_dictionary_index_is_an_error(engine):
     keys = pa.DictionaryArray.from_arrays(indices, dictionary, safe=False)
     with pytest.raises(ValueError, match="column 'officer_id' row 1: dictionary index out of range"):
         engine.officer_metrics(_snapshot(keys))
+
+
+def test_output_without_pyarrow_c_import_is_identical(engine, monkeypatch):
+    # The output is normally imported as one C struct array; the per-column fallback (for a
+    # pyarrow without RecordBatch._import_from_c) must build the same table.
+    from metriccore import _engine
+
+    table = _snapshot(pa.array(["b", None, "a", "b", "c"]))
+    fast = engine.officer_metrics(table, by="officer_id")
+    monkeypatch.setattr(_engine, "_IMPORT_FROM_C", None)
+    slow = engine.officer_metrics(table, by="officer_id")
+    S.assert_tables_identical(fast, slow)
+    assert fast["officer_id"].to_pylist() == ["a", "b", "c", None]

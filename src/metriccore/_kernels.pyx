@@ -22,7 +22,7 @@ Conventions
 """
 
 cimport cython
-from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
+from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uintptr_t,
                           uint64_t, INT64_MIN, INT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset, memcmp, strcmp, strncmp
@@ -1728,4 +1728,135 @@ def band_strings(const int8_t[::1] codes):
     cdef uint8_t[::1] data = data_np
     for i in range(n):
         memcpy(&data[offsets[i]], names[codes[i]], lens[codes[i]])
+    return offsets_np, data_np
+
+
+# --------------------------------------------------------------------------------------
+# Output export: the result columns as one Arrow C struct array (one import into pyarrow
+# instead of one call per column)
+# --------------------------------------------------------------------------------------
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
+
+
+cdef struct OutPriv:
+    PyObject* keep            # the Python objects owning every buffer
+    ArrowArray* children
+    ArrowArray** child_ptrs
+    const void** bufs
+
+
+cdef void _release_child(ArrowArray* a) noexcept nogil:
+    a.release = NULL          # buffers belong to the root's ``keep``
+
+
+cdef void _release_root(ArrowArray* a) noexcept nogil:
+    cdef OutPriv* p = <OutPriv*>a.private_data
+    cdef int64_t i
+    for i in range(a.n_children):
+        if p.children[i].release != NULL:
+            p.children[i].release(&p.children[i])
+    with gil:  # the consumer may release from any thread, GIL held or not
+        Py_DECREF(<object>p.keep)
+    free(p.children)
+    free(p.child_ptrs)
+    free(p.bufs)
+    free(p)
+    a.release = NULL
+
+
+def export_batch(list columns, int64_t length):
+    """Export ``columns`` as an Arrow C struct array; returns its address.
+
+    Each column is ``(null_count, buffers)`` where ``buffers`` is a tuple of C-contiguous
+    numpy arrays or None (the validity bitmap first, as in the Arrow layout). The struct is
+    meant for ``pyarrow.RecordBatch._import_from_c(address, schema)``, which moves it; the
+    caller then frees the address with :func:`free_exported`.
+    """
+    cdef int64_t nc = len(columns), nb = 0, i, j, k = 0
+    cdef OutPriv* p
+    cdef ArrowArray* root
+    cdef ArrowArray* ch
+    cdef object arr
+    cdef cnp.ndarray a
+    for col in columns:
+        nb += len(col[1])
+    p = <OutPriv*>calloc(1, sizeof(OutPriv))
+    root = <ArrowArray*>calloc(1, sizeof(ArrowArray))
+    if p == NULL or root == NULL:
+        free(p)
+        free(root)
+        raise MemoryError()
+    p.children = <ArrowArray*>calloc(nc + 1, sizeof(ArrowArray))
+    p.child_ptrs = <ArrowArray**>calloc(nc + 1, sizeof(ArrowArray*))
+    p.bufs = <const void**>calloc(nb + 2, sizeof(void*))
+    if p.children == NULL or p.child_ptrs == NULL or p.bufs == NULL:
+        free(p.children)
+        free(p.child_ptrs)
+        free(p.bufs)
+        free(p)
+        free(root)
+        raise MemoryError()
+    keep = []
+    for i in range(nc):
+        null_count, buffers = columns[i]
+        ch = &p.children[i]
+        p.child_ptrs[i] = ch
+        ch.length = length
+        ch.null_count = null_count
+        ch.offset = 0
+        ch.n_buffers = len(buffers)
+        ch.buffers = &p.bufs[k]
+        ch.release = _release_child
+        for j in range(len(buffers)):
+            arr = buffers[j]
+            if arr is None:
+                p.bufs[k] = NULL
+            else:
+                a = <cnp.ndarray>arr
+                if not cnp.PyArray_IS_C_CONTIGUOUS(a):
+                    raise ValueError("export_batch needs C-contiguous buffers")
+                p.bufs[k] = cnp.PyArray_DATA(a)
+                keep.append(a)
+            k += 1
+    root.length = length
+    root.null_count = 0
+    root.n_buffers = 1
+    root.buffers = &p.bufs[nb]   # the struct's validity: none
+    p.bufs[nb] = NULL
+    root.n_children = nc
+    root.children = p.child_ptrs
+    root.private_data = p
+    p.keep = <PyObject*>keep
+    Py_INCREF(keep)
+    root.release = _release_root
+    return <uintptr_t>root
+
+
+def free_exported(uintptr_t address):
+    """Free the struct of an exported array, releasing it first if it was not moved."""
+    cdef ArrowArray* root = <ArrowArray*>address
+    if root.release != NULL:
+        root.release(root)
+    free(root)
+
+
+def take_strings(const int64_t[::1] offsets, const uint8_t[::1] data, const int64_t[::1] order):
+    """Strings ``order`` of (int64 offsets, bytes) as Arrow ``string`` buffers (int32 offsets)."""
+    cdef int64_t n = order.shape[0], i, g, total = 0, ln
+    offsets_np = np.empty(n + 1, dtype=np.int32)
+    cdef int32_t[::1] out_offsets = offsets_np
+    out_offsets[0] = 0
+    for i in range(n):
+        g = order[i]
+        total += offsets[g + 1] - offsets[g]
+        if total > 2147483647:
+            raise OverflowError("string keys exceed 2 GiB")
+        out_offsets[i + 1] = <int32_t>total
+    data_np = np.empty(total, dtype=np.uint8)
+    cdef uint8_t[::1] out = data_np
+    for i in range(n):
+        g = order[i]
+        ln = offsets[g + 1] - offsets[g]
+        if ln > 0:
+            memcpy(&out[out_offsets[i]], &data[offsets[g]], ln)
     return offsets_np, data_np
