@@ -98,7 +98,7 @@ def test_officer_metrics(benchmark: Any, dataset: Any, case: Case) -> None:
     data = dataset(case.loans, case.officers)
     call, check, threads = _contender(case, data)
 
-    # One untimed call: warms up (imports, pools, JIT-free caches) and is checked.
+    # One untimed call: warms up (imports, thread pools, caches) and is checked.
     start = time.perf_counter()
     result = call()
     first_s = time.perf_counter() - start

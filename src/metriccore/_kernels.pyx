@@ -154,6 +154,7 @@ cdef struct Plan:
     int64_t* chunk_batch
     int64_t* chunk_start
     int64_t next_chunk        # shared, atomically incremented
+    int64_t max_rows          # rows of the largest batch
     Conf conf
 
 
@@ -780,7 +781,8 @@ cdef struct Scratch:
     int64_t* age
     uint8_t* dsl_ok
     uint8_t* age_ok
-    uint8_t* ones               # CH ones: the validity of a column without nulls
+    uint8_t* ones               # cap ones: the validity of a column without nulls
+    int64_t cap                 # rows of each scratch column: min(CH, largest batch)
     int64_t* codes              # n_keys * CH
     uint32_t* nulls
     DictCache* dcache           # per key column
@@ -894,10 +896,10 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef const uint8_t* age_ok
     cdef const uint8_t* unused
     cdef const int64_t* P = s.money
-    cdef const int64_t* due7 = s.money + CH
-    cdef const int64_t* intc = s.money + 2 * CH
-    cdef const int64_t* feec = s.money + 3 * CH
-    cdef const int64_t* feed = s.money + 4 * CH
+    cdef const int64_t* due7 = s.money + s.cap
+    cdef const int64_t* intc = s.money + 2 * s.cap
+    cdef const int64_t* feec = s.money + 3 * s.cap
+    cdef const int64_t* feed = s.money + 4 * s.cap
     cdef int64_t par_days = cf.par_days, threshold = cf.threshold, act, ok
     if n > CH:
         n = CH
@@ -908,7 +910,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
         memset(s.nulls, 0, n * sizeof(uint32_t))
     for j in range(nk):
         r = key_pass(&cols[j], j, start, n, b, &part.interners[j], &s.dcache[j],
-                     s.codes + j * CH, s.nulls, &code)
+                     s.codes + j * s.cap, s.nulls, &code)
         if r >= 0:
             note_error(r, j, code, &bad_row, &bad_col, &bad_code)
     rc = cols + nk
@@ -921,7 +923,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     if r >= 0:
         note_error(r, nk + R_PREV, code, &bad_row, &bad_col, &bad_code)
     for j in range(5):
-        r = money_pass(&rc[R_P + j], start, n, cf, s.money + j * CH, NULL, &code)
+        r = money_pass(&rc[R_P + j], start, n, cf, s.money + j * s.cap, NULL, &code)
         if r >= 0:
             note_error(r, nk + R_P + j, code, &bad_row, &bad_col, &bad_code)
     r = money_pass(&rc[R_OB], start, n, cf, s.ob, s.active, &code)
@@ -949,7 +951,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
             s.gid[i] = <int32_t>g
     else:
         for i in range(n):
-            g = part_find(part, s.codes + i, CH, s.nulls[i])
+            g = part_find(part, s.codes + i, s.cap, s.nulls[i])
             if g < 0:
                 note_error(-1, 0, E_NOMEM, err_row, err_col, err_code)
                 return
@@ -1014,30 +1016,32 @@ cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
     memset(s, 0, sizeof(Scratch))
 
 
-cdef int scratch_init(Scratch* s, int nk) noexcept nogil:
+cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     cdef int j
     memset(s, 0, sizeof(Scratch))
-    s.gid = <int32_t*>malloc(CH * sizeof(int32_t))
-    s.tagged = <uint8_t*>malloc(CH)
-    s.dpd = <int64_t*>malloc(CH * sizeof(int64_t))
-    s.prev = <int64_t*>malloc(CH * sizeof(int64_t))
-    s.money = <int64_t*>malloc(5 * CH * sizeof(int64_t))
-    s.ob = <int64_t*>malloc(CH * sizeof(int64_t))
-    s.active = <uint8_t*>malloc(CH)
-    s.dsl = <int64_t*>malloc(CH * sizeof(int64_t))
-    s.age = <int64_t*>malloc(CH * sizeof(int64_t))
-    s.dsl_ok = <uint8_t*>malloc(CH)
-    s.age_ok = <uint8_t*>malloc(CH)
-    s.ones = <uint8_t*>malloc(CH)
-    s.codes = <int64_t*>malloc((nk + 1) * CH * sizeof(int64_t))
-    s.nulls = <uint32_t*>malloc(CH * sizeof(uint32_t))
+    s.cap = cap if cap > 0 else 1
+    cap = s.cap
+    s.gid = <int32_t*>malloc(cap * sizeof(int32_t))
+    s.tagged = <uint8_t*>malloc(cap)
+    s.dpd = <int64_t*>malloc(cap * sizeof(int64_t))
+    s.prev = <int64_t*>malloc(cap * sizeof(int64_t))
+    s.money = <int64_t*>malloc(5 * cap * sizeof(int64_t))
+    s.ob = <int64_t*>malloc(cap * sizeof(int64_t))
+    s.active = <uint8_t*>malloc(cap)
+    s.dsl = <int64_t*>malloc(cap * sizeof(int64_t))
+    s.age = <int64_t*>malloc(cap * sizeof(int64_t))
+    s.dsl_ok = <uint8_t*>malloc(cap)
+    s.age_ok = <uint8_t*>malloc(cap)
+    s.ones = <uint8_t*>malloc(cap)
+    s.codes = <int64_t*>malloc((nk + 1) * cap * sizeof(int64_t))
+    s.nulls = <uint32_t*>malloc(cap * sizeof(uint32_t))
     s.dcache = <DictCache*>calloc(nk + 1, sizeof(DictCache))
     if (s.gid == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
             or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
             or s.age == NULL or s.dsl_ok == NULL or s.age_ok == NULL or s.ones == NULL
             or s.codes == NULL or s.nulls == NULL or s.dcache == NULL):
         return -1
-    memset(s.ones, 1, CH)
+    memset(s.ones, 1, cap)
     for j in range(nk):
         s.dcache[j].batch = -1
     return 0
@@ -1470,6 +1474,8 @@ def _build_job(ArrowInput src, list indices, list types, list names, int64_t p_i
     for b in range(nb):
         arr = &src.arrays[b]
         pl.batch_rows[b] = arr.length
+        if arr.length > pl.max_rows:
+            pl.max_rows = arr.length
         pl.batch_base[b] = base
         base += arr.length
         nchunks += (arr.length + CH - 1) // CH
@@ -1527,7 +1533,7 @@ def work(_Job job, Partial part):
     cdef int err_col = 0, err_code = 0
     cdef Plan* pl = &job.pl
     with nogil:
-        if scratch_init(&s, pl.n_keys) != 0:
+        if scratch_init(&s, pl.n_keys, pl.max_rows if pl.max_rows < CH else CH) != 0:
             err_row = -1
             err_code = E_NOMEM
         else:
