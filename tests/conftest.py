@@ -4,18 +4,18 @@ profiles and provides the implementation fixtures.
 Fixtures
 --------
 impl
-    Parametrized over ``reference`` and ``engine`` (the compiled ``metriccore``); a parameter
-    whose implementation does not exist yet is skipped (set ``METRICCORE_REQUIRE_ENGINE=1`` to
-    make a missing engine a failure).
+    Parametrized over ``reference`` and ``engine`` (the compiled ``metriccore``). A missing
+    or broken engine fails the tests (``METRICCORE_ALLOW_MISSING_ENGINE=1`` skips them
+    instead, for work on the pure-Python parts only).
 reference, engine
-    The two implementations, each skipped when unavailable.
+    The two implementations.
 assert_identical
     :func:`strategies.assert_tables_identical` (bitwise table comparison).
 
 Environment
 -----------
-HYPOTHESIS_PROFILE=default|ci|thorough, METRICCORE_EXAMPLES_SCALE=<float> (multiplies every
-``max_examples``).
+HYPOTHESIS_PROFILE=default|ci|thorough (default: ``ci``, derandomised, when the ``CI``
+variable is set), METRICCORE_EXAMPLES_SCALE=<float> (multiplies every ``max_examples``).
 """
 
 from __future__ import annotations
@@ -29,37 +29,6 @@ from hypothesis import HealthCheck, settings
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-def _load_package_without_engine() -> None:
-    """``metriccore/__init__.py`` imports the compiled engine. When that is not built (or
-    broken), register the package without running ``__init__`` so that the pure-Python parts
-    (``_config``, ``_schema``, ``reference``) still import: engine tests then skip (or fail
-    under ``METRICCORE_REQUIRE_ENGINE=1``) instead of the whole suite erroring at collection."""
-    try:
-        import metriccore  # noqa: F401
-        return
-    except ImportError as exc:
-        error = exc
-    if os.environ.get("METRICCORE_REQUIRE_ENGINE", "") not in ("", "0"):
-        raise error
-    import importlib.util
-    import warnings
-
-    for name in [m for m in sys.modules if m == "metriccore" or m.startswith("metriccore.")]:
-        del sys.modules[name]
-    spec = importlib.util.find_spec("metriccore")
-    if spec is None:
-        raise error
-    package = importlib.util.module_from_spec(spec)  # __path__ set, __init__ not executed
-    sys.modules["metriccore"] = package
-    from metriccore._config import MetricConfig
-
-    package.MetricConfig = MetricConfig
-    warnings.warn(f"metriccore imported without its compiled engine ({error!r}); "
-                  "engine tests will be skipped")
-
-
-_load_package_without_engine()
-
 import strategies  # noqa: E402
 
 _common = dict(
@@ -71,7 +40,7 @@ _common = dict(
 settings.register_profile("default", **_common)
 settings.register_profile("ci", derandomize=True, **_common)
 settings.register_profile("thorough", **_common)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default"))
 
 
 @pytest.fixture(params=strategies.IMPL_NAMES, scope="session")
