@@ -7,11 +7,18 @@ demo
     officer and portfolio metrics and print a plain-text report::
 
         python -m metriccore demo [--loans N] [--officers K] [--threads T] [--seed S]
+
+info
+    Print the version, how the compiled core was built (compiler, flags, Cython and NumPy
+    versions, free-threading), its Arrow C interface support and the default thread count::
+
+        python -m metriccore info [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -62,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=_int_at_least(0), default=synthetic.DEFAULT_SEED,
                       metavar="S", help=f"generator seed (default: {synthetic.DEFAULT_SEED})")
     demo.set_defaults(handler=_demo)
+
+    info = commands.add_parser(
+        "info", help="print the version, build, Arrow support and default thread count",
+        description="Print the metriccore version, the compiler and flags the compiled core "
+                    "was built with, its Arrow C Data / C Stream interface support and the "
+                    "default number of worker threads.")
+    info.add_argument("--json", action="store_true", help="print the facts as JSON")
+    info.set_defaults(handler=_info)
     return parser
 
 
@@ -96,6 +111,18 @@ def _demo(args: argparse.Namespace) -> int:
     print(format_report(officers, portfolio, loans=args.loans, officers_requested=args.officers,
                         threads=args.threads, seed=args.seed, engine_s=engine_s,
                         generate_s=generate_s))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# info
+# ---------------------------------------------------------------------------------------
+
+def _info(args: argparse.Namespace) -> int:
+    from metriccore._info import build_info, format_info
+
+    facts = build_info()
+    print(json.dumps(facts, indent=2) if args.json else format_info(facts))
     return 0
 
 
