@@ -942,6 +942,9 @@ cdef str _fmt(const char* f):
     return f.decode("utf-8", "replace")
 
 
+# wraparound on: the [-1] / [:-1] below index Python lists and strings, which the
+# module-wide wraparound=False would turn into out-of-bounds reads.
+@cython.wraparound(True)
 cdef str _describe(ArrowSchema* sc):
     """The type of ``sc`` as pyarrow prints it (for error messages)."""
     cdef str fmt = _fmt(sc.format)
