@@ -25,7 +25,7 @@ cimport cython
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t,
                           uint64_t, INT64_MIN, INT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcpy, memset, memcmp, strcmp, strncmp
+from libc.string cimport memcpy, memset, memcmp
 from libc.math cimport floor, fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 
@@ -525,19 +525,27 @@ cdef int64_t int_pass(const Col* c, int64_t start, int64_t n, int64_t mult,
                       int* code) noexcept nogil:
     if c.width == 1:
         if c.is_signed:
-            return int_pass_t(<const int8_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
-        return int_pass_t(<const uint8_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+            return int_pass_t(<const int8_t*>c.values, c, start, n, mult, null_value, out,
+                              valid, bad_code, code)
+        return int_pass_t(<const uint8_t*>c.values, c, start, n, mult, null_value, out,
+                          valid, bad_code, code)
     if c.width == 2:
         if c.is_signed:
-            return int_pass_t(<const int16_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
-        return int_pass_t(<const uint16_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+            return int_pass_t(<const int16_t*>c.values, c, start, n, mult, null_value, out,
+                              valid, bad_code, code)
+        return int_pass_t(<const uint16_t*>c.values, c, start, n, mult, null_value, out,
+                          valid, bad_code, code)
     if c.width == 4:
         if c.is_signed:
-            return int_pass_t(<const int32_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
-        return int_pass_t(<const uint32_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+            return int_pass_t(<const int32_t*>c.values, c, start, n, mult, null_value, out,
+                              valid, bad_code, code)
+        return int_pass_t(<const uint32_t*>c.values, c, start, n, mult, null_value, out,
+                          valid, bad_code, code)
     if c.is_signed:
-        return int_pass_t(<const int64_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
-    return int_pass_t(<const uint64_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+        return int_pass_t(<const int64_t*>c.values, c, start, n, mult, null_value, out,
+                          valid, bad_code, code)
+    return int_pass_t(<const uint64_t*>c.values, c, start, n, mult, null_value, out,
+                      valid, bad_code, code)
 
 
 ctypedef fused any_float:
@@ -683,7 +691,6 @@ cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t bat
     cdef int64_t i, idx, di, v
     cdef const char* p
     cdef int64_t ln
-    cdef uint8_t dummy
     cdef const Col* d
     cdef void* q
     for i in range(n):
@@ -767,7 +774,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef int64_t b = pl.chunk_batch[chunk]
     cdef int64_t start = pl.chunk_start[chunk]
     cdef int64_t n = pl.batch_rows[b] - start
-    cdef int64_t base, i, r, g, d, q, p, dsl_ok_n
+    cdef int64_t base, i, r, g, d, q, p
     cdef const Col* cols = pl.cols + b * pl.n_cols
     cdef const Col* rc
     cdef const Conf* cf = &pl.conf
@@ -1276,7 +1283,7 @@ cdef class Partial:
         ``(offsets int64, bytes uint8)`` of the group's key instead of values.
         """
         cdef int nk = self.p.n_keys, j
-        cdef int64_t G = self.p.G, g, c, total
+        cdef int64_t G = self.p.G, g, total
         cdef cnp.ndarray[cnp.int64_t] vals
         cdef cnp.ndarray[cnp.uint8_t] nulls
         cdef cnp.ndarray[cnp.int64_t] offs
