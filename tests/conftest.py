@@ -55,19 +55,19 @@ def _load_package_without_engine() -> None:
 
     package.MetricConfig = MetricConfig
     warnings.warn(f"metriccore imported without its compiled engine ({error!r}); "
-                  "engine tests will be skipped")
+                  "engine tests will be skipped", stacklevel=1)
 
 
 _load_package_without_engine()
 
 import strategies  # noqa: E402
 
-_common = dict(
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.large_base_example, HealthCheck.filter_too_much],
-    print_blob=True,
-)
+_common = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
+                              HealthCheck.large_base_example, HealthCheck.filter_too_much],
+    "print_blob": True,
+}
 settings.register_profile("default", **_common)
 settings.register_profile("ci", derandomize=True, **_common)
 settings.register_profile("thorough", **_common)
