@@ -114,7 +114,8 @@ class MetricConfig:
         For an integer balance ``b`` and a real threshold ``t``, ``b > t`` exactly when
         ``b > floor(t)``, so flooring keeps the strict comparison exact.
         """
-        return math.floor(Fraction(self.active_threshold) * 10**self.money_scale)
+        minor: int = math.floor(Fraction(self.active_threshold) * 10**self.money_scale)
+        return minor
 
     def as_dict(self) -> dict[str, object]:
         """The fields as a plain dict."""
