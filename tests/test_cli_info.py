@@ -15,20 +15,20 @@ from metriccore import _version
 
 @pytest.fixture(scope="module")
 def main():
-    pytest.importorskip("metriccore._kernels")  # the command line imports the engine
+    pytest.importorskip("metriccore._kernels")  # metriccore (and its CLI) import the engine
     from metriccore.__main__ import main
 
     return main
 
 
-def test_version_has_one_source():
+def test_version_has_one_source(main):
     assert metriccore.__version__ == _version.__version__
     parts = metriccore.__version__.split(".")
     assert len(parts) >= 3
     assert all(p.isdigit() for p in parts[:3])
 
 
-def test_installed_metadata_matches_version():
+def test_installed_metadata_matches_version(main):
     from importlib import metadata
 
     try:
