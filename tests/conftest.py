@@ -31,12 +31,12 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import strategies  # noqa: E402
 
-_common = dict(
-    deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                           HealthCheck.large_base_example, HealthCheck.filter_too_much],
-    print_blob=True,
-)
+_common = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
+                              HealthCheck.large_base_example, HealthCheck.filter_too_much],
+    "print_blob": True,
+}
 settings.register_profile("default", **_common)
 settings.register_profile("ci", derandomize=True, **_common)
 settings.register_profile("thorough", **_common)

@@ -15,9 +15,10 @@ import dataclasses
 import math
 import os
 import struct
+from collections.abc import Callable
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -49,7 +50,7 @@ def _require_engine() -> bool:
 def engine_available() -> tuple[bool, str]:
     """Whether the compiled engine can be used, and why not."""
     try:
-        import metriccore._kernels  # noqa: F401
+        import metriccore._kernels
         import metriccore
     except ImportError as exc:  # not built yet (or broken build)
         return False, f"compiled engine not importable: {exc!r}"
@@ -191,7 +192,7 @@ def check_sorted_unique_keys(table: pa.Table, key_names: list[str]) -> None:
             f"{rows[i - 1]!r} then {rows[i]!r}")
 
 
-def call(impl, case: "Case", fn: str = "officer_metrics", **extra):
+def call(impl, case: Case, fn: str = "officer_metrics", **extra):
     """Call ``impl.<fn>`` on ``case``'s table with its arguments (plus ``extra``)."""
     kwargs = case.kwargs(portfolio=(fn == "portfolio_metrics"))
     kwargs.update(extra)
@@ -312,7 +313,7 @@ def _key_value_strategy(t: pa.DataType) -> st.SearchStrategy:
     return st.one_of(st.sampled_from(STRING_EDGES), st.text(max_size=5))
 
 
-def _poison(spec: "ColSpec") -> Any:
+def _poison(spec: ColSpec) -> Any:
     """A value for the sliced-away padding rows: wrong to read, loud when read."""
     t = spec.type
     if spec.kind == "bool":
@@ -427,16 +428,16 @@ class Case:
     def schema(self) -> pa.Schema:
         return pa.schema([pa.field(s.name, s.type) for s in self.specs])
 
-    def with_layout(self, layout: Layout) -> "Case":
+    def with_layout(self, layout: Layout) -> Case:
         return dataclasses.replace(self, layout=layout)
 
-    def permuted(self, perm) -> "Case":
+    def permuted(self, perm) -> Case:
         perm = [int(i) for i in perm]
         assert sorted(perm) == list(range(self.n))
         vals = {k: [v[i] for i in perm] for k, v in self.values.items()}
         return dataclasses.replace(self, values=vals)
 
-    def with_values(self, **changes: list) -> "Case":
+    def with_values(self, **changes: list) -> Case:
         vals = dict(self.values)
         vals.update(changes)
         return dataclasses.replace(self, values=vals)
@@ -693,9 +694,8 @@ def _bad_values(spec: ColSpec, mode: str) -> list:
         if t == pa.uint64():
             return [2**64 - 1, 2**63, 2**62, 2**61]
         return []
-    if spec.kind == "day":
-        if t == pa.uint64():
-            return [2**63, 2**64 - 1, 2**63 - 1]
+    if spec.kind == "day" and t == pa.uint64():
+        return [2**63, 2**64 - 1, 2**63 - 1]
     return []
 
 

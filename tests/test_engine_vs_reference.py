@@ -101,7 +101,7 @@ BAD_COLUMNS = [None, {}, {"current_dpd": "current_dpd"}, {"foo": "bar"}, {"curre
 def test_argument_error_parity(both, config, threads, by, columns, portfolio):
     engine, reference = both
     table = pa.table(S.default_snapshot(20))
-    kw = dict(config=config, threads=threads, columns=columns)
+    kw = {"config": config, "threads": threads, "columns": columns}
     if portfolio:
         fn = "portfolio_metrics"
     else:

@@ -191,7 +191,7 @@ MONEY_MATRIX = [pa.float64(), pa.float32(), pa.decimal128(18, 2), pa.decimal128(
                 pa.decimal128(12, 0), pa.int32(), pa.uint64()]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _matrix_tables(key_type, money_type):
     big = S.big_table(150_000, key_type=key_type, money_type=money_type, batches=5,
                       seed=zlib.crc32(f"{key_type}/{money_type}".encode()) % 1000)
@@ -199,7 +199,7 @@ def _matrix_tables(key_type, money_type):
     return big, small
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _matrix_expected(engine, reference, key_type, money_type):
     big, small = _matrix_tables(key_type, money_type)
     return engine.officer_metrics(big, threads=1), reference.officer_metrics(small)

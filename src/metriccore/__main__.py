@@ -7,14 +7,22 @@ demo
     officer and portfolio metrics and print a plain-text report::
 
         python -m metriccore demo [--loans N] [--officers K] [--threads T] [--seed S]
+
+info
+    Print the version, how the compiled core was built (compiler, flags, Cython and NumPy
+    versions, free-threading), its Arrow C interface support and the default thread count::
+
+        python -m metriccore info [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import pyarrow as pa
 
@@ -63,6 +71,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=_int_at_least(0), default=synthetic.DEFAULT_SEED,
                       metavar="S", help=f"generator seed (default: {synthetic.DEFAULT_SEED})")
     demo.set_defaults(handler=_demo)
+
+    info = commands.add_parser(
+        "info", help="print the version, build, Arrow support and default thread count",
+        description="Print the metriccore version, the compiler and flags the compiled core "
+                    "was built with, its Arrow C Data / C Stream interface support and the "
+                    "default number of worker threads.")
+    info.add_argument("--json", action="store_true", help="print the facts as JSON")
+    info.set_defaults(handler=_info)
     return parser
 
 
@@ -74,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, --version, usage errors: argparse already printed
         return exc.code if isinstance(exc.code, int) else 2
     try:
-        return args.handler(args)
+        code: int = args.handler(args)
+        return code
     except (TypeError, ValueError, OverflowError) as exc:
         print(f"{parser.prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
@@ -101,6 +118,18 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------
+# info
+# ---------------------------------------------------------------------------------------
+
+def _info(args: argparse.Namespace) -> int:
+    from metriccore._info import build_info, format_info
+
+    facts = build_info()
+    print(json.dumps(facts, indent=2) if args.json else format_info(facts))
+    return 0
+
+
 def _pct(x: float) -> str:
     return f"{100.0 * x:.2f}%"
 
@@ -109,19 +138,23 @@ def _money(x: float) -> str:
     return f"{x:,.2f}"
 
 
-def _officer_rows(rows: list[dict]) -> list[str]:
+def _officer_rows(rows: list[dict[str, Any]]) -> list[str]:
     """A small text table: id and loans right-aligned, each metric as ``value band``."""
-    metrics = (("FIMR", "fimr", _pct), ("slippage", "slippage", _pct), ("roll", "roll", _pct),
-               ("AYR", "ayr", lambda x: f"{x:.3f}"), ("DQI", "dqi", str),
-               ("risk score", "risk_score", str))
+    metrics: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+        ("FIMR", "fimr", _pct), ("slippage", "slippage", _pct), ("roll", "roll", _pct),
+        ("AYR", "ayr", lambda x: f"{x:.3f}"), ("DQI", "dqi", str),
+        ("risk score", "risk_score", str))
     bands = ("fimr_band", "slippage_band", "roll_band", "ayr_band", "dqi_band", "risk_band")
     ids = [str(r["officer_id"]) for r in rows]
     loans = [f"{r['loans']:,}" for r in rows]
-    columns = [("officer", ids, None), ("loans", loans, None)]
+    columns: list[tuple[str, list[str], list[str] | None]] = [("officer", ids, None),
+                                                              ("loans", loans, None)]
     for (title, name, fmt), band in zip(metrics, bands):
         columns.append((title, [fmt(r[name]) for r in rows], [r[band] for r in rows]))
 
-    header, rule, body = [], [], [[] for _ in rows]
+    header: list[str] = []
+    rule: list[str] = []
+    body: list[list[str]] = [[] for _ in rows]
     for title, values, band_values in columns:
         value_width = max(len(v) for v in values)
         if band_values is None:
@@ -151,8 +184,8 @@ def _band_counts(officers: pa.Table, column: str, names: Sequence[str]) -> str:
     return ", ".join(parts)
 
 
-def format_report(officers: pa.Table, portfolio: dict, *, loans: int, officers_requested: int,
-                  threads: int, seed: int, engine_s: float,
+def format_report(officers: pa.Table, portfolio: dict[str, Any], *, loans: int,
+                  officers_requested: int, threads: int, seed: int, engine_s: float,
                   generate_s: float | None = None) -> str:
     """The demo's plain-text report.
 

@@ -163,6 +163,7 @@ def _key_array(t: K.ColumnType, values: Any, nulls: np.ndarray) -> pa.Array:
     if nulls.any():
         validity = pa.py_buffer(np.packbits(~nulls, bitorder="little"))
     inner = t.value if t.kind == K.KIND_DICT else t
+    assert inner is not None  # a dictionary type always has its value type
     if inner.kind == K.KIND_INT:
         arrow_type = _ARROW_INT[(inner.width, bool(inner.is_signed))]
         data = values.view(np.uint64) if arrow_type == pa.uint64() else values.astype(
@@ -199,7 +200,8 @@ def _sort_order(arrays: list[pa.Array]) -> np.ndarray:
     else:
         order = pc.sort_indices(table, sort_keys=[(n, "ascending") for n in names],
                                 null_placement="at_end")
-    return order.to_numpy().astype(np.int64)
+    result: np.ndarray = order.to_numpy().astype(np.int64)
+    return result
 
 
 def _key_buffers(t: K.ColumnType, values: Any, nulls: np.ndarray, order: np.ndarray) -> _Buffers:
@@ -243,7 +245,7 @@ def _compute(data: Any, by: object, config: object,
     types: list[K.ColumnType] = []
     col_names: list[str] = []
     # Every missing column is reported before any type, keys first, then roles in order.
-    wanted = [(key, None, "key") for key in keys]
+    wanted: list[tuple[str, str | None, str]] = [(key, None, "key") for key in keys]
     wanted += [(roles[role], role, _role_kind(role)) for role in INPUT_COLUMNS]
     for name, role, _ in wanted:
         indices.append(column_index(names, name, role))
@@ -328,6 +330,7 @@ _IMPORT_FROM_C = getattr(pa.RecordBatch, "_import_from_c", None)
 
 def _output_source_type(t: K.ColumnType) -> pa.DataType:
     inner = t.value if t.kind == K.KIND_DICT else t
+    assert inner is not None  # a dictionary type always has its value type
     if inner.kind == K.KIND_INT:
         return _ARROW_INT[(inner.width, bool(inner.is_signed))]
     return pa.string()

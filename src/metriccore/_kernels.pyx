@@ -25,7 +25,7 @@ cimport cython
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uintptr_t,
                           uint64_t, INT64_MIN, INT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcpy, memset, memcmp, strcmp, strncmp
+from libc.string cimport memcpy, memset, memcmp
 from libc.math cimport floor, fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 
@@ -589,19 +589,27 @@ cdef int64_t int_pass(const Col* c, int64_t start, int64_t n, int64_t mult,
                       int* code) noexcept nogil:
     if c.width == 1:
         if c.is_signed:
-            return int_pass_t(<const int8_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
-        return int_pass_t(<const uint8_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+            return int_pass_t(<const int8_t*>c.values, c, start, n, mult, null_value, out,
+                              valid, bad_code, code)
+        return int_pass_t(<const uint8_t*>c.values, c, start, n, mult, null_value, out,
+                          valid, bad_code, code)
     if c.width == 2:
         if c.is_signed:
-            return int_pass_t(<const int16_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
-        return int_pass_t(<const uint16_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+            return int_pass_t(<const int16_t*>c.values, c, start, n, mult, null_value, out,
+                              valid, bad_code, code)
+        return int_pass_t(<const uint16_t*>c.values, c, start, n, mult, null_value, out,
+                          valid, bad_code, code)
     if c.width == 4:
         if c.is_signed:
-            return int_pass_t(<const int32_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
-        return int_pass_t(<const uint32_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+            return int_pass_t(<const int32_t*>c.values, c, start, n, mult, null_value, out,
+                              valid, bad_code, code)
+        return int_pass_t(<const uint32_t*>c.values, c, start, n, mult, null_value, out,
+                          valid, bad_code, code)
     if c.is_signed:
-        return int_pass_t(<const int64_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
-    return int_pass_t(<const uint64_t*>c.values, c, start, n, mult, null_value, out, valid, bad_code, code)
+        return int_pass_t(<const int64_t*>c.values, c, start, n, mult, null_value, out,
+                          valid, bad_code, code)
+    return int_pass_t(<const uint64_t*>c.values, c, start, n, mult, null_value, out,
+                      valid, bad_code, code)
 
 
 cdef int64_t day_pass(const Col* c, int64_t start, int64_t n, int64_t null_value,
@@ -796,7 +804,6 @@ cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t bat
     cdef int64_t i, idx, di, v
     cdef const char* p
     cdef int64_t ln
-    cdef uint8_t dummy
     cdef const Col* d
     cdef void* q
     for i in range(n):
@@ -1070,6 +1077,9 @@ cdef str _fmt(const char* f):
     return f.decode("utf-8", "replace")
 
 
+# wraparound on: the [-1] / [:-1] below index Python lists and strings, which the
+# module-wide wraparound=False would turn into out-of-bounds reads.
+@cython.wraparound(True)
 cdef str _describe(ArrowSchema* sc):
     """The type of ``sc`` as pyarrow prints it (for error messages)."""
     cdef str fmt = _fmt(sc.format)
@@ -1401,7 +1411,7 @@ cdef class Partial:
         ``(offsets int64, bytes uint8)`` of the group's key instead of values.
         """
         cdef int nk = self.p.n_keys, j
-        cdef int64_t G = self.p.G, g, c, total
+        cdef int64_t G = self.p.G, g, total
         cdef cnp.ndarray[cnp.int64_t] vals
         cdef cnp.ndarray[cnp.uint8_t] nulls
         cdef cnp.ndarray[cnp.int64_t] offs

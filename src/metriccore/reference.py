@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
 from fractions import Fraction
@@ -116,8 +116,10 @@ def decimal_to_minor(d: Decimal, scale: int) -> int:
         unscaled = unscaled * 10 + digit
     if sign:
         unscaled = -unscaled
+    assert isinstance(exponent, int)  # decimal128 holds no NaN or infinity
     # value = unscaled * 10**exponent, so value * 10**scale = unscaled * 10**shift.
     shift = exponent + scale
+    minor: int
     if shift >= 0:
         minor = unscaled * 10**shift
     else:
@@ -129,7 +131,7 @@ def decimal_to_minor(d: Decimal, scale: int) -> int:
 
 def integer_to_minor(x: int, scale: int) -> int:
     """Minor units of an integer money value, which counts whole currency units."""
-    minor = x * 10**scale
+    minor: int = x * 10**scale
     if not fits_int64(minor):
         raise _BadValue(*_DOES_NOT_FIT_MINOR)
     return minor
@@ -165,7 +167,8 @@ def _to_table(data: object) -> pa.Table:
 
 
 def _is_string_like(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t)
+                or pa.types.is_string_view(t))
 
 
 def _is_key_type(t: pa.DataType) -> bool:
@@ -198,7 +201,7 @@ def _role_type_ok(role: str, t: pa.DataType) -> tuple[bool, str]:
     return _money_kind(t) is not None, EXPECTED_MONEY
 
 
-def _read_role(values: list, role: str, t: pa.DataType, scale: int) -> list:
+def _read_role(values: list[Any], role: str, t: pa.DataType, scale: int) -> list[Any]:
     """Convert one role's raw Python values to the exact integers the aggregates use.
 
     bool stays bool, days stay int, money becomes int minor units; nulls stay None.
@@ -206,13 +209,16 @@ def _read_role(values: list, role: str, t: pa.DataType, scale: int) -> list:
     """
     if role in _schema.BOOL_COLUMNS:
         return values
+    convert: Callable[[Any], int]
     if role in _schema.DAY_COLUMNS:
         convert = check_day
     else:
-        to_minor = {"float": float_to_minor, "decimal": decimal_to_minor,
-                    "integer": integer_to_minor}[_money_kind(t)]
-        convert = partial(to_minor, scale=scale)
-    out = []
+        kind = _money_kind(t)
+        assert kind is not None  # the column types are checked before any value is read
+        to_minor: dict[str, Callable[..., int]] = {
+            "float": float_to_minor, "decimal": decimal_to_minor, "integer": integer_to_minor}
+        convert = partial(to_minor[kind], scale=scale)
+    out: list[Any] = []
     for row, x in enumerate(values):
         if x is None:
             out.append(None)
@@ -245,7 +251,7 @@ assert _Loan._fields == _schema.INPUT_COLUMNS
 
 
 def _read_input(table: pa.Table, keys: list[str], roles: dict[str, str], scale: int
-                ) -> tuple[list[pa.DataType], list[list], list[_Loan]]:
+                ) -> tuple[list[pa.DataType], list[list[Any]], list[_Loan]]:
     """Check the used columns, then convert every row.
 
     Order of checks: all missing columns (keys, then roles in §1 order), then all types
@@ -467,12 +473,12 @@ def _metrics(t: _Totals, config: MetricConfig) -> dict[str, Any]:
 # §7 Output
 # ---------------------------------------------------------------------------------------
 
-def _sort_key(key: tuple) -> tuple:
+def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
     """Ascending per key column, nulls last (ints numerically, strings by code point)."""
     return tuple((1,) if v is None else (0, v) for v in key)
 
 
-def _describe_group(key: tuple) -> str:
+def _describe_group(key: tuple[Any, ...]) -> str:
     return repr(key[0]) if len(key) == 1 else repr(key)
 
 
@@ -520,7 +526,7 @@ def officer_metrics(data: Any, by: str | Sequence[str] = "officer_id", *,
 
     # Group. Without keys every row goes to the single group (), which exists even when
     # there are no rows; with keys, a null key value forms its own group.
-    groups: dict[tuple, _Totals] = {} if keys else {(): _Totals()}
+    groups: dict[tuple[Any, ...], _Totals] = {} if keys else {(): _Totals()}
     threshold = config.active_threshold_minor
     for key, loan in zip(zip(*key_values) if keys else repeat(()), loans):
         totals = groups.get(key)
@@ -533,7 +539,7 @@ def officer_metrics(data: Any, by: str | Sequence[str] = "officer_id", *,
         _check_overflow(groups[key], f" for group {_describe_group(key)}" if keys else "")
 
     schema = _schema.output_schema(list(zip(keys, key_types)))
-    out: dict[str, list] = {field.name: [] for field in schema}
+    out: dict[str, list[Any]] = {field.name: [] for field in schema}
     for key in order:
         totals = groups[key]
         for name, value in zip(keys, key):
@@ -569,4 +575,5 @@ def portfolio_metrics(data: Any, *, config: MetricConfig | None = None,
         As for :func:`officer_metrics`.
     """
     table = officer_metrics(data, by=(), config=config, threads=threads, columns=columns)
-    return table.to_pylist()[0]
+    row: dict[str, object] = table.to_pylist()[0]
+    return row

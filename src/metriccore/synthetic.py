@@ -16,6 +16,7 @@ small and 10 million loans take seconds. It says nothing about any real lender.
 from __future__ import annotations
 
 import operator
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -62,7 +63,7 @@ def _count(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got bool")
     try:
-        number = operator.index(value)
+        number = operator.index(value)  # type: ignore[arg-type]  # TypeError handled
     except TypeError:
         raise TypeError(f"{name} must be an int, got {type(value).__name__}") from None
     if number < minimum:
@@ -188,7 +189,7 @@ def _dpd_in_state(state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         30 + rng.geometric(1 / 45, n)).astype(np.int64)
 
 
-def _chunk(n: int, org: dict, rng: np.random.Generator) -> pa.RecordBatch:
+def _chunk(n: int, org: dict[str, Any], rng: np.random.Generator) -> pa.RecordBatch:
     # Money is computed in minor units (kobo/cents) held exactly as integer-valued float64
     # (all far below 2**53) and divided by 100 at the end.
 
