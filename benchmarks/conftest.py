@@ -19,8 +19,8 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import benchdata  # noqa: E402
-import machine  # noqa: E402
+import benchdata
+import machine
 
 
 def pytest_configure(config: pytest.Config) -> None:

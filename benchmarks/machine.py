@@ -36,7 +36,7 @@ def _mem_total_gib() -> float | None:
 def _version(name: str) -> str | None:
     try:
         return str(importlib.import_module(name).__version__)
-    except Exception:  # noqa: BLE001 - absent or broken: reported as missing
+    except Exception:
         return None
 
 

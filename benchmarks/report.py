@@ -143,7 +143,7 @@ def markdown(runs: dict, doc: dict[str, Any], memory: dict[str, Any] | None,
     machine = one_line(info) if info else (
         f"{doc.get('machine_info', {}).get('cpu', {}).get('brand_raw', '?')} "
         "(no metriccore_bench machine info in this JSON)")
-    data_sets = sorted({(l, o) for l, o, _ in runs})
+    data_sets = sorted({(line, o) for line, o, _ in runs})
     present = [c for c in CONTENDERS if any(c == k[2] for k in runs)]
     lines = [
         f"Machine: {machine}.",
@@ -194,7 +194,7 @@ def chart(runs: dict, doc: dict[str, Any], path: str) -> None:
     officers_all = sorted({o for _, o, _ in runs})
     for i, c in enumerate(CONTENDERS):
         for officers in officers_all:
-            pts = sorted((l, float(b["stats"]["median"])) for (l, o, n), b in runs.items()
+            pts = sorted((ln, float(b["stats"]["median"])) for (ln, o, n), b in runs.items()
                          if n == c and o == officers)
             if not pts:
                 continue

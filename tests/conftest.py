@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, settings
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
-import strategies  # noqa: E402
+import strategies
 
 _common = {
     "deadline": None,

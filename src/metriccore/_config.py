@@ -30,7 +30,8 @@ def _exact(name: str, value: object) -> Fraction:
 @lru_cache(maxsize=64)
 def _floor_minor(value: _Number, scale: int) -> int:
     # cached: Fraction arithmetic costs microseconds and every call needs this value
-    return math.floor(Fraction(value) * 10**scale)
+    minor: int = math.floor(Fraction(value) * 10**scale)
+    return minor
 
 
 def _real(name: str, value: object) -> float:

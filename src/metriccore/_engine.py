@@ -27,6 +27,9 @@ _KEY_KINDS = {K.KIND_INT, K.KIND_UTF8, K.KIND_LARGE_UTF8, K.KIND_STRING_VIEW, K.
 _MONEY_KINDS = {K.KIND_INT, K.KIND_FLOAT32, K.KIND_FLOAT64, K.KIND_DEC128}
 _EXPECTED = {"key": EXPECTED_KEY, "bool": EXPECTED_BOOL, "day": EXPECTED_DAY,
              "money": EXPECTED_MONEY}
+#: One output column for export: (null_count, its Arrow buffers as numpy arrays or None).
+_Buffers = tuple[int, tuple[Any, ...]]
+
 _ARROW_INT = {
     (1, True): pa.int8(), (1, False): pa.uint8(), (2, True): pa.int16(),
     (2, False): pa.uint16(), (4, True): pa.int32(), (4, False): pa.uint32(),
@@ -162,8 +165,7 @@ def _key_array(t: K.ColumnType, values: Any, nulls: np.ndarray) -> pa.Array:
     validity = None
     if nulls.any():
         validity = pa.py_buffer(np.packbits(~nulls, bitorder="little"))
-    inner = t.value if t.kind == K.KIND_DICT else t
-    assert inner is not None  # a dictionary type always has its value type
+    inner = _values_type(t)
     if inner.kind == K.KIND_INT:
         arrow_type = _ARROW_INT[(inner.width, bool(inner.is_signed))]
         data = values.view(np.uint64) if arrow_type == pa.uint64() else values.astype(
@@ -179,7 +181,7 @@ def _int_sort_order(key_types: list[K.ColumnType], raw_keys: list[Any]) -> np.nd
     """Group order for integer keys: ascending per key, nulls last (numpy lexsort)."""
     sort_keys = []
     for t, (values, nulls) in zip(key_types, raw_keys):
-        inner = t.value if t.kind == K.KIND_DICT else t
+        inner = _values_type(t)
         unsigned = inner.width == 8 and not inner.is_signed
         sort_keys.append((values.view(np.uint64) if unsigned else values, nulls))
     # lexsort's last key is the primary one: (null flag, value) of key 0, then key 1, ...
@@ -209,7 +211,7 @@ def _key_buffers(t: K.ColumnType, values: Any, nulls: np.ndarray, order: np.ndar
     nulls = nulls[order]
     null_count = int(np.count_nonzero(nulls))
     validity = np.packbits(~nulls, bitorder="little") if null_count else None
-    inner = t.value if t.kind == K.KIND_DICT else t
+    inner = _values_type(t)
     if inner.kind == K.KIND_INT:
         dtype = np.dtype(f"{'i' if inner.is_signed else 'u'}{inner.width}")
         data = values[order]
@@ -272,7 +274,8 @@ def _compute(data: Any, by: object, config: object,
         order = _sort_order([_key_array(t, values, nulls)
                              for t, (values, nulls) in zip(key_types, raw_keys)])
     # Every output column as (null_count, Arrow buffers) over numpy memory, in output order.
-    columns = [_key_buffers(t, values, nulls, order) for t, (values, nulls) in zip(key_types, raw_keys)]
+    out: list[_Buffers] = [_key_buffers(t, values, nulls, order)
+                           for t, (values, nulls) in zip(key_types, raw_keys)]
 
     bands = (config.fimr_green, config.fimr_watch, config.slippage_green,
              config.slippage_watch, config.roll_green, config.roll_watch, config.ayr_green,
@@ -289,22 +292,21 @@ def _compute(data: Any, by: object, config: object,
     aggs, money, mets, rdr_ok, scores, codes = result
     n = len(order)
     for k, (_, is_money) in enumerate(AGGREGATES):
-        columns.append((0, (None, money[k] if is_money else aggs[k])))
+        out.append((0, (None, money[k] if is_money else aggs[k])))
     for k, name in enumerate(FLOAT_METRICS):
         if name == "rdr" and not rdr_ok.all():
             validity = np.packbits(rdr_ok, bitorder="little")
-            columns.append((n - int(np.count_nonzero(rdr_ok)), (validity, mets[k])))
+            out.append((n - int(np.count_nonzero(rdr_ok)), (validity, mets[k])))
         else:
-            columns.append((0, (None, mets[k])))
+            out.append((0, (None, mets[k])))
     for k in range(len(INT_METRICS)):
-        columns.append((0, (None, scores[k])))
+        out.append((0, (None, scores[k])))
     for k in range(len(BANDS)):
-        columns.append((0, (None, *K.band_strings(codes[k]))))
+        out.append((0, (None, *K.band_strings(codes[k]))))
     schema = output_schema(tuple((key, _output_source_type(t)) for key, t in zip(keys, key_types)))
-    return _assemble(schema, columns, n)
+    return _assemble(schema, out, n)
 
 
-_Buffers = tuple[int, tuple[Any, ...]]
 
 
 def _assemble(schema: pa.Schema, columns: list[_Buffers], n: int) -> pa.Table:
@@ -328,9 +330,16 @@ def _assemble(schema: pa.Schema, columns: list[_Buffers], n: int) -> pa.Table:
 _IMPORT_FROM_C = getattr(pa.RecordBatch, "_import_from_c", None)
 
 
+def _values_type(t: K.ColumnType) -> K.ColumnType:
+    """The type of a key's values: a dictionary's value type, else the type itself."""
+    if t.kind == K.KIND_DICT:
+        assert t.value is not None  # a dictionary type always has its value type
+        return t.value
+    return t
+
+
 def _output_source_type(t: K.ColumnType) -> pa.DataType:
-    inner = t.value if t.kind == K.KIND_DICT else t
-    assert inner is not None  # a dictionary type always has its value type
+    inner = _values_type(t)
     if inner.kind == K.KIND_INT:
         return _ARROW_INT[(inner.width, bool(inner.is_signed))]
     return pa.string()

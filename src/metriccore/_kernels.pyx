@@ -415,7 +415,7 @@ DEF DIRECT_LIMIT = 1 << 20
 
 cdef inline int64_t part_find1(Part* t, int64_t code, uint32_t nulls) noexcept nogil:
     """``part_find`` for one key column, through the direct map when the code is small."""
-    cdef int64_t g, newcap, k
+    cdef int64_t g, newcap
     cdef void* q
     if nulls == 0 and 0 <= code < t.dcap:
         g = t.direct[code]
