@@ -1235,8 +1235,11 @@ cdef class Partial:
 
     def __cinit__(self, list key_types):
         cdef int nk = len(key_types)
-        cdef bint* is_str = <bint*>calloc(nk + 1, sizeof(bint))
+        cdef bint* is_str
         cdef int j
+        if nk > 32:  # key nulls are a uint32 bit mask per group (see key_pass)
+            raise ValueError(f"at most 32 key columns are supported, got {nk}")
+        is_str = <bint*>calloc(nk + 1, sizeof(bint))
         if is_str == NULL:
             raise MemoryError()
         for j in range(nk):
