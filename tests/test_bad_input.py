@@ -174,6 +174,11 @@ WRONG_TYPES = [
     ("fees_due", pa.array([Decimal(1)] * N, pa.decimal256(40, 2))),
     ("interest_collected", pa.array([[1]] * N, pa.list_(pa.int64()))),
     ("fees_collected", pa.array([{"a": 1}] * N, pa.struct([("a", pa.int64())]))),
+    # regression: the engine once named map types wrongly (a negative index compiled with
+    # wraparound=False read outside a list)
+    ("fees_collected", pa.array([[("a", 1)]] * N, pa.map_(pa.string(), pa.int64()))),
+    ("fees_due", pa.array([[]] * N, pa.map_(pa.int32(), pa.struct([("a", pa.int8()),
+                                                                     ("b", pa.string())])))),
     ("outstanding_balance", pa.array([True] * N)),
     ("outstanding_balance", pa.array([Decimal(1)] * N, pa.decimal32(9, 2))),
     ("current_dpd", pa.array([1.0] * N)),

@@ -962,8 +962,9 @@ cdef str _describe(ArrowSchema* sc):
         return "struct<" + ", ".join(f"{n}: {t}" for n, t in children) + ">"
     if fmt == "+m" and children:
         inner = _describe(sc.children[0])  # struct<key: K, value: V>
-        kv = inner[len("struct<"):-1].split(", ", 1)
-        return "map<" + ", ".join(x.split(": ", 1)[-1] for x in kv) + ">"
+        # no negative indices here: this module is compiled with wraparound=False
+        kv = inner[len("struct<"):len(inner) - 1].split(", ", 1)
+        return "map<" + ", ".join(x.split(": ", 1)[len(x.split(": ", 1)) - 1] for x in kv) + ">"
     return _describe_plain(fmt)
 
 
