@@ -240,7 +240,10 @@ cdef int64_t interner_put(Interner* t, const char* p, int64_t n) noexcept nogil:
         c = t.slots[s]
         if c < 0:
             break
-        if t.hashes[c] == h and t.lens[c] == n and memcmp(t.arena + t.offs[c], p, n) == 0:
+        # n == 0: no memcmp, whose pointers must not be NULL even for 0 bytes (the arena
+        # is NULL while only empty strings have been seen)
+        if t.hashes[c] == h and t.lens[c] == n and (
+                n == 0 or memcmp(t.arena + t.offs[c], p, n) == 0):
             return c
         s = (s + 1) & t.mask
     if t.n == t.cap:
