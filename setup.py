@@ -7,6 +7,7 @@ import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+link_args: list[str] = []
 if sys.platform == "win32":
     compile_args = ["/O2", "/fp:precise"]
 else:
@@ -16,6 +17,18 @@ else:
     if os.environ.get("METRICCORE_NATIVE") == "1":
         compile_args.append("-march=native")
 
+# METRICCORE_SANITIZE=1: build with AddressSanitizer and UndefinedBehaviorSanitizer (GCC or
+# Clang), stopping at the first report. The interpreter must then be run with the ASan
+# runtime preloaded; .ci/sanitize does all of it.
+if os.environ.get("METRICCORE_SANITIZE", "") not in ("", "0"):
+    if sys.platform == "win32":
+        raise SystemExit("METRICCORE_SANITIZE=1 needs GCC or Clang")
+    sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                "-fno-omit-frame-pointer"]
+    compile_args = [a for a in compile_args if not a.startswith(("-O", "-march"))]
+    compile_args += ["-O1", "-g"] + sanitize
+    link_args += sanitize
+
 extensions = [
     Extension(
         "metriccore._kernels",
@@ -23,6 +36,7 @@ extensions = [
         include_dirs=[numpy.get_include(), "src/metriccore"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
+        extra_link_args=link_args,
     )
 ]
 
