@@ -20,6 +20,7 @@ from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
+link_args: list[str] = []
 if sys.platform == "win32":
     compile_args = ["/O2", "/fp:precise"]
 else:
@@ -37,6 +38,18 @@ define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 # See README.md, "Free-threaded CPython".
 compiler_directives = {"language_level": "3", "freethreading_compatible": True}
 
+# METRICCORE_SANITIZE=1: build with AddressSanitizer and UndefinedBehaviorSanitizer (GCC or
+# Clang), stopping at the first report. The interpreter must then be run with the ASan
+# runtime preloaded; .ci/sanitize does all of it.
+if os.environ.get("METRICCORE_SANITIZE", "") not in ("", "0"):
+    if sys.platform == "win32":
+        raise SystemExit("METRICCORE_SANITIZE=1 needs GCC or Clang")
+    sanitize = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+                "-fno-omit-frame-pointer"]
+    compile_args = [a for a in compile_args if not a.startswith(("-O", "-march"))]
+    compile_args += ["-O1", "-g"] + sanitize
+    link_args += sanitize
+
 extensions = [
     Extension(
         "metriccore._kernels",
@@ -45,6 +58,7 @@ extensions = [
         depends=["src/metriccore/_mc_support.h", "src/metriccore/_arrow.pxd"],
         define_macros=define_macros,
         extra_compile_args=compile_args,
+        extra_link_args=link_args,
     )
 ]
 

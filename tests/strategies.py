@@ -30,6 +30,7 @@ from metriccore._schema import DAY_COLUMNS, INPUT_COLUMNS, MONEY_COLUMNS
 
 __all__ = [
     "Case", "Layout", "ColSpec", "IMPL_NAMES", "load_impl", "engine_available", "examples",
+    "require_engine_module",
     "assert_tables_identical", "assert_values_identical", "float_bits", "call", "outcome",
     "cases", "bad_cases", "configs", "layouts", "INT_TYPES", "KEY_TYPES", "MONEY_TYPES",
     "check_sorted_unique_keys", "default_snapshot",
@@ -57,6 +58,16 @@ def engine_available() -> tuple[bool, str]:
     if not hasattr(metriccore, "officer_metrics") or not hasattr(metriccore, "portfolio_metrics"):
         return False, "metriccore.officer_metrics / portfolio_metrics not defined yet"
     return True, ""
+
+
+def require_engine_module() -> None:
+    """At module level: skip the whole test module when the compiled engine is unavailable
+    (a failure under ``METRICCORE_REQUIRE_ENGINE=1``)."""
+    ok, why = engine_available()
+    if not ok:
+        if _require_engine():
+            raise RuntimeError(why)
+        pytest.skip(why, allow_module_level=True)
 
 
 def load_impl(name: str):

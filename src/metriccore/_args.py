@@ -16,6 +16,9 @@ EXPECTED_BOOL = "expected bool"
 EXPECTED_DAY = "expected an integer type"
 EXPECTED_MONEY = "expected float64, float32, decimal128 or an integer type"
 
+#: The compiled core keeps each group's key nulls in a 32-bit mask (one bit per key column).
+MAX_KEYS = 32
+
 UNSUPPORTED_INPUT = (
     "unsupported input of type {}; expected a pyarrow Table, RecordBatch or "
     "RecordBatchReader, a pandas DataFrame, or an object with __arrow_c_stream__ or "
@@ -58,6 +61,8 @@ def check_by(by: object) -> list[str]:
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ValueError(f"duplicate key column {name!r} in by")
+    if len(names) > MAX_KEYS:
+        raise ValueError(f"by has {len(names)} key columns; at most {MAX_KEYS} are supported")
     return names
 
 

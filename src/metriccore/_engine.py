@@ -104,7 +104,8 @@ def _role_kind(role: str) -> str:
 # ----------------------------------------------------------------------------------------
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
-_pool_lock = threading.Lock()
+# Re-entrant: ``_run`` holds it around ``_executor`` *and* its submits (see there).
+_pool_lock = threading.RLock()
 
 
 def _executor(n: int) -> ThreadPoolExecutor:
@@ -127,8 +128,11 @@ def _run(job: Any, key_types: list[K.ColumnType], threads: int) -> tuple[K.Parti
     if workers == 1:
         errors = [K.work(job, parts[0])]
     else:
-        pool = _executor(workers - 1)
-        futures = [pool.submit(K.work, job, part) for part in parts[1:]]
+        # Submit under the lock: a concurrent caller that needs a bigger pool replaces and
+        # shuts down this one, and submitting to a shut-down pool raises RuntimeError.
+        with _pool_lock:
+            pool = _executor(workers - 1)
+            futures = [pool.submit(K.work, job, part) for part in parts[1:]]
         # The calling thread works too; a pool thread that starts late finds no chunk left.
         errors = [K.work(job, parts[0])] + [f.result() for f in futures]
     total = parts[0]

@@ -244,7 +244,10 @@ cdef int64_t interner_put(Interner* t, const char* p, int64_t n) noexcept nogil:
         c = t.slots[s]
         if c < 0:
             break
-        if t.hashes[c] == h and t.lens[c] == n and memcmp(t.arena + t.offs[c], p, n) == 0:
+        # n == 0: no memcmp, whose pointers must not be NULL even for 0 bytes (the arena
+        # is NULL while only empty strings have been seen)
+        if t.hashes[c] == h and t.lens[c] == n and (
+                n == 0 or memcmp(t.arena + t.offs[c], p, n) == 0):
             return c
         s = (s + 1) & t.mask
     if t.n == t.cap:
@@ -1100,8 +1103,9 @@ cdef str _describe(ArrowSchema* sc):
         return "struct<" + ", ".join(f"{n}: {t}" for n, t in children) + ">"
     if fmt == "+m" and children:
         inner = _describe(sc.children[0])  # struct<key: K, value: V>
-        kv = inner[len("struct<"):-1].split(", ", 1)
-        return "map<" + ", ".join(x.split(": ", 1)[-1] for x in kv) + ">"
+        # no negative indices here: this module is compiled with wraparound=False
+        kv = inner[len("struct<"):len(inner) - 1].split(", ", 1)
+        return "map<" + ", ".join(x.split(": ", 1)[len(x.split(": ", 1)) - 1] for x in kv) + ">"
     return _describe_plain(fmt)
 
 
@@ -1305,10 +1309,54 @@ cdef class ArrowInput:
         return _parse_schema_type(self.schema.children[index])
 
 
+cdef int _check_layout(ArrowArray* a, int kind, str name, str what) except -1:
+    """``a``'s buffers, children and dictionary must be those of its schema type ``kind``.
+
+    The C Data Interface carries no type per batch: a stream batch that does not match the
+    stream's schema (a producer bug) shows up only here, as a different layout. Reading it
+    with the schema's layout would read past its buffers."""
+    cdef bint ok
+    if a == NULL:
+        raise ValueError(f"column {name!r}: missing Arrow {what}")
+    if kind == K_VIEW:
+        ok = a.n_buffers >= 3        # validity, views, data buffers..., buffer sizes
+    elif kind in (K_UTF8, K_LUTF8):
+        ok = a.n_buffers == 3
+    else:
+        ok = a.n_buffers == 2
+    if not ok or a.n_children != 0 or (a.dictionary != NULL) != (kind == K_DICT):
+        raise ValueError(f"column {name!r}: malformed Arrow {what}: {a.n_buffers} buffers, "
+                         f"{a.n_children} children and "
+                         f"{'a' if a.dictionary != NULL else 'no'} dictionary do not match "
+                         "the schema's type (did the stream's schema change between batches?)")
+    if a.length < 0 or a.offset < 0:
+        raise ValueError(f"column {name!r}: the Arrow {what} has a negative length or offset")
+    return 0
+
+
+cdef int _fill_strings(Col* c, ArrowArray* a, str name, str what) except -1:
+    """Point ``c.chars`` at the character data of a string array; the spec lets a producer
+    leave it NULL when it is empty (every string empty or null)."""
+    cdef int64_t first, last
+    c.chars = <const char*>a.buffers[2]
+    if c.chars != NULL or a.length == 0 or c.values == NULL:
+        return 0
+    if c.kind == K_UTF8:
+        first = (<const int32_t*>c.values)[a.offset]
+        last = (<const int32_t*>c.values)[a.offset + a.length]
+    else:
+        first = (<const int64_t*>c.values)[a.offset]
+        last = (<const int64_t*>c.values)[a.offset + a.length]
+    if last != first:
+        raise ValueError(f"column {name!r}: missing data buffer in the Arrow {what}")
+    c.chars = ""                   # all strings are empty: never dereferenced
+    return 0
+
+
 cdef int _fill_col(Col* c, Col* dslot, ArrowArray* parent, ArrowArray* a, ColumnType t,
                    str name) except -1:
     """Point ``c`` at the buffers of child array ``a`` (checked against its type)."""
-    cdef int need
+    _check_layout(a, t.kind, name, "array")
     memset(c, 0, sizeof(Col))
     c.kind = t.kind
     c.width = t.width
@@ -1318,44 +1366,37 @@ cdef int _fill_col(Col* c, Col* dslot, ArrowArray* parent, ArrowArray* a, Column
     c.length = a.length
     if a.length < parent.length + parent.offset:
         raise ValueError(f"column {name!r}: a child array is shorter than its record batch")
-    need = 3 if t.kind in (K_UTF8, K_LUTF8) else 2
-    if t.kind == K_VIEW:
-        need = 3
-    if a.n_buffers < need:
-        raise ValueError(f"column {name!r}: malformed Arrow array ({a.n_buffers} buffers)")
     if a.null_count != 0 and a.buffers[0] != NULL:
         c.validity = <const uint8_t*>a.buffers[0]
     c.values = a.buffers[1]
+    if c.values == NULL and a.length > 0:
+        raise ValueError(f"column {name!r}: missing data buffer")
     if t.kind in (K_UTF8, K_LUTF8):
-        c.chars = <const char*>a.buffers[2]
+        _fill_strings(c, a, name, "array")
     elif t.kind == K_VIEW:
         c.vbufs = <const char**>(a.buffers + 2)
         c.n_vbufs = a.n_buffers - 3
-    if c.values == NULL and a.length > 0:
-        raise ValueError(f"column {name!r}: missing data buffer")
     if t.kind == K_DICT:
-        if a.dictionary == NULL:
-            raise ValueError(f"column {name!r}: dictionary array without a dictionary")
         _fill_dict(dslot, a.dictionary, t.value, name)
         c.dict = dslot
     return 0
 
 
 cdef int _fill_dict(Col* c, ArrowArray* a, ColumnType t, str name) except -1:
-    cdef int need = 3 if t.kind in (K_UTF8, K_LUTF8, K_VIEW) else 2
+    _check_layout(a, t.kind, name, "dictionary")
     memset(c, 0, sizeof(Col))
     c.kind = t.kind
     c.width = t.width
     c.is_signed = t.is_signed
     c.offset = a.offset
     c.length = a.length
-    if a.n_buffers < need:
-        raise ValueError(f"column {name!r}: malformed dictionary ({a.n_buffers} buffers)")
     if a.null_count != 0 and a.buffers[0] != NULL:
         c.validity = <const uint8_t*>a.buffers[0]
     c.values = a.buffers[1]
+    if c.values == NULL and a.length > 0:
+        raise ValueError(f"column {name!r}: missing data buffer in the Arrow dictionary")
     if t.kind in (K_UTF8, K_LUTF8):
-        c.chars = <const char*>a.buffers[2]
+        _fill_strings(c, a, name, "dictionary")
     elif t.kind == K_VIEW:
         c.vbufs = <const char**>(a.buffers + 2)
         c.n_vbufs = a.n_buffers - 3
@@ -1373,8 +1414,11 @@ cdef class Partial:
 
     def __cinit__(self, list key_types):
         cdef int nk = len(key_types)
-        cdef bint* is_str = <bint*>calloc(nk + 1, sizeof(bint))
+        cdef bint* is_str
         cdef int j
+        if nk > 32:  # key nulls are a uint32 bit mask per group (see key_pass)
+            raise ValueError(f"at most 32 key columns are supported, got {nk}")
+        is_str = <bint*>calloc(nk + 1, sizeof(bint))
         if is_str == NULL:
             raise MemoryError()
         for j in range(nk):

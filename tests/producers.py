@@ -1,0 +1,324 @@
+"""Hand-made producers of the Arrow C stream interface, for hostile-input tests.
+
+:class:`RawStream` is an ``ArrowArrayStream`` written in Python with ctypes (no dependency
+beyond pyarrow): its ``get_next`` exports pyarrow record batches one by one, and can then
+*patch* the exported C structs (drop a validity buffer, set ``null_count`` to -1, null out
+an empty data buffer, or break the struct on purpose), fail with an error code and message,
+or export a batch whose schema is not the stream's. This builds streams that pyarrow
+itself would never produce (pyarrow validates what it exports), which is what a consumer
+of foreign producers must survive.
+
+:class:`GeneratorStream` is the ordinary Python route: a ``pyarrow.RecordBatchReader``
+over a generator (which may raise midway, or yield a batch of another schema).
+
+Ownership: every exported ``ArrowArray`` is released by the consumer. The capsule of a
+:class:`RawStream` has no destructor: a destructor written with ctypes would run Python
+code, and a capsule may well be destroyed while an exception is propagating (a consumer
+that fails drops it then), where running Python code is not allowed. The exported stream
+(a few hundred bytes of ctypes memory) is instead kept in a registry that
+:func:`forget_streams` clears once no capsule is in use any more (after a test).
+"""
+
+from __future__ import annotations
+
+import ctypes
+from ctypes import POINTER, c_char_p, c_int, c_int64, c_void_p
+from typing import Any, Callable, Iterable
+
+import pyarrow as pa
+
+EIO = 5
+EINVAL = 22
+
+
+class ArrowSchema(ctypes.Structure):
+    pass
+
+
+ArrowSchema._fields_ = [
+    ("format", c_char_p), ("name", c_char_p), ("metadata", c_char_p), ("flags", c_int64),
+    ("n_children", c_int64), ("children", POINTER(POINTER(ArrowSchema))),
+    ("dictionary", POINTER(ArrowSchema)), ("release", c_void_p), ("private_data", c_void_p),
+]
+
+
+class ArrowArray(ctypes.Structure):
+    pass
+
+
+ArrowArray._fields_ = [
+    ("length", c_int64), ("null_count", c_int64), ("offset", c_int64), ("n_buffers", c_int64),
+    ("n_children", c_int64), ("buffers", POINTER(c_void_p)),
+    ("children", POINTER(POINTER(ArrowArray))), ("dictionary", POINTER(ArrowArray)),
+    ("release", c_void_p), ("private_data", c_void_p),
+]
+
+
+class ArrowArrayStream(ctypes.Structure):
+    # function pointers as plain addresses, so that a test can leave any of them NULL
+    _fields_ = [("get_schema", c_void_p), ("get_next", c_void_p), ("get_last_error", c_void_p),
+                ("release", c_void_p), ("private_data", c_void_p)]
+
+
+_GET_SCHEMA = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p)
+_GET_NEXT = ctypes.CFUNCTYPE(c_int, c_void_p, c_void_p)
+_GET_LAST_ERROR = ctypes.CFUNCTYPE(c_void_p, c_void_p)
+_RELEASE = ctypes.CFUNCTYPE(None, c_void_p)
+
+_PyCapsule_New = ctypes.pythonapi.PyCapsule_New
+_PyCapsule_New.restype = ctypes.py_object
+_PyCapsule_New.argtypes = [c_void_p, c_char_p, c_void_p]
+_STREAM_NAME = b"arrow_array_stream"   # must outlive every capsule: a module constant
+
+#: Exported streams (their capsules hold raw pointers into them); see forget_streams.
+_LIVE: dict[int, "_Export"] = {}
+
+
+def forget_streams() -> None:
+    """Free every stream exported so far. Only when none of their capsules is alive."""
+    _LIVE.clear()
+
+
+class Fail:
+    """A ``get_next`` (or ``get_schema``) that returns ``code`` with ``message``."""
+
+    def __init__(self, message: str | None = "producer failed", code: int = EIO):
+        self.message = message
+        self.code = code
+
+    def __repr__(self) -> str:
+        return f"Fail({self.message!r}, {self.code})"
+
+
+class Item:
+    """One ``get_next`` result: ``batch`` exported, then ``patch(ArrowArray)`` applied."""
+
+    def __init__(self, batch: pa.RecordBatch, patch: Callable[[ArrowArray], None] | None = None,
+                 what: str = ""):
+        self.batch = batch
+        self.patch = patch
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"Item({self.batch.num_rows} rows{', ' + self.what if self.what else ''})"
+
+
+class RawStream:
+    """An ``__arrow_c_stream__`` producer implemented with ctypes.
+
+    ``schema`` is what ``get_schema`` exports (or a :class:`Fail`); ``items`` are what the
+    successive ``get_next`` calls produce: :class:`Item`, ``pa.RecordBatch`` or
+    :class:`Fail`; after the last one the stream ends. ``last_error=False`` leaves the
+    ``get_last_error`` callback NULL; ``released=True`` hands out an already released stream.
+    """
+
+    def __init__(self, schema: pa.Schema | Fail, items: Iterable[Any], *,
+                 last_error: bool = True, null_message: bool = False, released: bool = False):
+        self.schema = schema
+        self.items = list(items)
+        self.last_error = last_error
+        self.null_message = null_message
+        self.released = released
+        self.exported = 0            # batches handed to the consumer
+        self.get_next_calls = 0
+        self.capsules = 0
+
+    def __repr__(self) -> str:
+        return f"RawStream({self.schema if isinstance(self.schema, Fail) else 'schema'}, {self.items})"
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        return _Export(self).capsule()
+
+
+class _Export:
+    """One exported stream (a producer may be exported several times)."""
+
+    def __init__(self, producer: RawStream):
+        self.p = producer
+        self.pos = 0
+        self.error = ctypes.create_string_buffer(b"")
+        self.null_message = producer.null_message
+        self.cb = (_GET_SCHEMA(self._get_schema), _GET_NEXT(self._get_next),
+                   _GET_LAST_ERROR(self._get_last_error), _RELEASE(self._release))
+        self.stream = ArrowArrayStream()
+        addr = lambda f: ctypes.cast(f, c_void_p).value  # noqa: E731
+        self.stream.get_schema = addr(self.cb[0])
+        self.stream.get_next = addr(self.cb[1])
+        self.stream.get_last_error = addr(self.cb[2]) if producer.last_error else None
+        self.stream.release = None if producer.released else addr(self.cb[3])
+
+    def capsule(self):
+        _LIVE[id(self)] = self
+        self.p.capsules += 1
+        return _PyCapsule_New(ctypes.addressof(self.stream), _STREAM_NAME, None)
+
+    def _fail(self, f: Fail) -> int:
+        self.error = ctypes.create_string_buffer((f.message or "").encode())
+        self.null_message = self.p.null_message or f.message is None
+        return f.code
+
+    def _get_schema(self, stream, out) -> int:
+        try:
+            if isinstance(self.p.schema, Fail):
+                return self._fail(self.p.schema)
+            self.p.schema._export_to_c(out)
+            return 0
+        except BaseException as exc:  # noqa: BLE001 - never let an exception cross into C
+            return self._fail(Fail(f"get_schema raised {exc!r}", EINVAL))
+
+    def _get_next(self, stream, out) -> int:
+        try:
+            self.p.get_next_calls += 1
+            if self.pos >= len(self.p.items):
+                ctypes.memset(out, 0, ctypes.sizeof(ArrowArray))  # end of stream
+                return 0
+            item = self.p.items[self.pos]
+            self.pos += 1
+            if isinstance(item, Fail):
+                return self._fail(item)
+            if isinstance(item, pa.RecordBatch):
+                item = Item(item)
+            item.batch._export_to_c(out)
+            if item.patch is not None:
+                item.patch(ArrowArray.from_address(out))
+            self.p.exported += 1
+            return 0
+        except BaseException as exc:  # noqa: BLE001
+            return self._fail(Fail(f"get_next raised {exc!r}", EINVAL))
+
+    def _get_last_error(self, stream):
+        if self.null_message:
+            return None
+        return ctypes.addressof(self.error)
+
+    def _release(self, stream) -> None:
+        self.stream.release = None
+
+
+# ------------------------------------------------------------------------------------------
+# patches of an exported record batch (the struct ArrowArray): odd but valid ...
+# ------------------------------------------------------------------------------------------
+
+def _children(arr: ArrowArray) -> list[ArrowArray]:
+    return [arr.children[i].contents for i in range(arr.n_children)]
+
+
+def _flat(types: list[pa.DataType], arr: ArrowArray):
+    """(type, child array) of every column, and of every dictionary (as its value type)."""
+    for t, child in zip(types, _children(arr)):
+        yield t, child
+        if pa.types.is_dictionary(t) and child.dictionary:
+            yield t.value_type, child.dictionary.contents
+
+
+def _simple(t: pa.DataType) -> bool:
+    """Types whose only child-less layout we fully understand (no nested children)."""
+    return (pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+            or pa.types.is_decimal(t) or pa.types.is_string(t) or pa.types.is_large_string(t)
+            or pa.types.is_string_view(t) or pa.types.is_dictionary(t))
+
+
+def drop_validity(schema: pa.Schema) -> Callable[[ArrowArray], None]:
+    """A NULL validity buffer wherever ``null_count`` is 0 (the spec allows it)."""
+    types = list(schema.types)
+
+    def patch(arr: ArrowArray) -> None:
+        for t, child in _flat(types, arr):
+            if _simple(t) and child.null_count == 0 and child.n_buffers > 0:
+                child.buffers[0] = None
+    return patch
+
+
+def unknown_null_count(schema: pa.Schema) -> Callable[[ArrowArray], None]:
+    """``null_count = -1`` (unknown) wherever a validity buffer is present: the consumer
+    must then read the bitmap."""
+    types = list(schema.types)
+
+    def patch(arr: ArrowArray) -> None:
+        for t, child in _flat(types, arr):
+            if _simple(t) and child.n_buffers > 0 and child.buffers[0]:
+                child.null_count = -1
+    return patch
+
+
+def null_empty_buffers(schema: pa.Schema) -> Callable[[ArrowArray], None]:
+    """NULL for every buffer of size 0 (allowed since apache/arrow#14805): the character
+    data of string arrays whose strings are all empty, and every buffer of zero-length
+    arrays, offsets included."""
+    types = list(schema.types)
+
+    def patch(arr: ArrowArray) -> None:
+        for t, child in _flat(types, arr):
+            if not _simple(t) or pa.types.is_dictionary(t):
+                continue
+            if child.length == 0 and child.null_count == 0:
+                for b in range(child.n_buffers):
+                    if not (pa.types.is_string_view(t) and b == child.n_buffers - 1):
+                        child.buffers[b] = None
+            elif (pa.types.is_string(t) or pa.types.is_large_string(t)) and child.buffers[1]:
+                width = ctypes.c_int32 if pa.types.is_string(t) else ctypes.c_int64
+                offs = ctypes.cast(child.buffers[1], POINTER(width))
+                if offs[child.offset] == offs[child.offset + child.length]:
+                    child.buffers[2] = None
+    return patch
+
+
+def chain(*patches):
+    def patch(arr: ArrowArray) -> None:
+        for p in patches:
+            p(arr)
+    return patch
+
+
+# ... and invalid (each must give a clear exception)
+
+_KEEP: list[Any] = []   # ctypes memory that patched structs point to
+
+
+def shorten_child(index: int) -> Callable[[ArrowArray], None]:
+    def patch(arr: ArrowArray) -> None:
+        child = arr.children[index].contents
+        child.length = max(0, arr.length + arr.offset - child.offset - 1)
+    return patch
+
+
+def null_data_buffer(index: int) -> Callable[[ArrowArray], None]:
+    def patch(arr: ArrowArray) -> None:
+        arr.children[index].contents.buffers[1] = None
+    return patch
+
+
+def null_buffer(index: int, buffer: int) -> Callable[[ArrowArray], None]:
+    def patch(arr: ArrowArray) -> None:
+        arr.children[index].contents.buffers[buffer] = None
+    return patch
+
+
+def struct_nulls(arr: ArrowArray) -> None:
+    bitmap = ctypes.create_string_buffer(b"\x00" * ((arr.length + 7) // 8 + 8))
+    _KEEP.append(bitmap)
+    arr.buffers[0] = ctypes.addressof(bitmap)
+    arr.null_count = arr.length
+
+
+def negative_offset(index: int) -> Callable[[ArrowArray], None]:
+    def patch(arr: ArrowArray) -> None:
+        arr.children[index].contents.offset = -1
+    return patch
+
+
+# ------------------------------------------------------------------------------------------
+# the plain Python route
+# ------------------------------------------------------------------------------------------
+
+class GeneratorStream:
+    """``pyarrow.RecordBatchReader.from_batches(schema, generator())`` behind
+    ``__arrow_c_stream__``; ``make`` returns a fresh generator for every export."""
+
+    def __init__(self, schema: pa.Schema, make: Callable[[], Iterable[pa.RecordBatch]]):
+        self.schema = schema
+        self.make = make
+
+    def __arrow_c_stream__(self, requested_schema=None):
+        reader = pa.RecordBatchReader.from_batches(self.schema, self.make())
+        return reader.__arrow_c_stream__(requested_schema)
