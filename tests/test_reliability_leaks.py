@@ -53,10 +53,14 @@ def measure(loop, n, warmup):
     gc.collect()
     r0, a0, o0 = rss(), pa.total_allocated_bytes(), len(gc.get_objects())
     t0 = time.perf_counter()
-    loop(n)
+    loop(n // 2)
+    gc.collect()
+    r_half = rss()
+    loop(n - n // 2)
     seconds = time.perf_counter() - t0
     gc.collect()
     return {"calls": n, "seconds": round(seconds, 2), "rss_growth": rss() - r0,
+            "rss_growth_second_half": rss() - r_half,
             "arrow_growth": pa.total_allocated_bytes() - a0,
             "object_growth": len(gc.get_objects()) - o0, "rss_mb": round(rss() / 2**20, 1)}
 """
@@ -145,12 +149,12 @@ def _run(script: str, n: int, warmup: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _check(report: dict) -> None:
+def _check(report: dict, rss_key: str = "rss_growth") -> None:
     print(f"\n{report}")
     assert report["arrow_growth"] == 0, report
     assert report["object_growth"] < 100, report
     if not SANITIZED:
-        assert report["rss_growth"] < RSS_LIMIT, report
+        assert report[rss_key] < RSS_LIMIT, report
 
 
 def test_no_leak_over_10000_calls():
@@ -159,5 +163,8 @@ def test_no_leak_over_10000_calls():
 
 
 def test_failing_calls_leak_nothing():
+    # The failing producers (ctypes structs, generators, exception tracebacks) move the
+    # allocator's high-water mark by a few MB early on, up or down from run to run; a leak
+    # grows with every call, so the second half of the calls is the window checked.
     n = 400 if SANITIZED else 4_000
-    _check(_run(FAILURE, n, warmup=min(400, n)))
+    _check(_run(FAILURE, n, warmup=min(400, n)), rss_key="rss_growth_second_half")
