@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import ctypes
 from ctypes import POINTER, c_char_p, c_int, c_int64, c_void_p
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 import pyarrow as pa
 
@@ -71,7 +72,7 @@ _PyCapsule_New.argtypes = [c_void_p, c_char_p, c_void_p]
 _STREAM_NAME = b"arrow_array_stream"   # must outlive every capsule: a module constant
 
 #: Exported streams (their capsules hold raw pointers into them); see forget_streams.
-_LIVE: dict[int, "_Export"] = {}
+_LIVE: dict[int, _Export] = {}
 
 
 def forget_streams() -> None:
@@ -163,7 +164,7 @@ class _Export:
                 return self._fail(self.p.schema)
             self.p.schema._export_to_c(out)
             return 0
-        except BaseException as exc:  # noqa: BLE001 - never let an exception cross into C
+        except BaseException as exc:
             return self._fail(Fail(f"get_schema raised {exc!r}", EINVAL))
 
     def _get_next(self, stream, out) -> int:
@@ -183,7 +184,7 @@ class _Export:
                 item.patch(ArrowArray.from_address(out))
             self.p.exported += 1
             return 0
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             return self._fail(Fail(f"get_next raised {exc!r}", EINVAL))
 
     def _get_last_error(self, stream):

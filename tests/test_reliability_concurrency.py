@@ -155,7 +155,7 @@ def test_concurrent_officer_metrics(shared_inputs):
                     got = metriccore.officer_metrics(data, threads=threads, **kw)
                     _same(got, want, full, f"thread {i} {name}")
                 counts[i] += 1
-        except BaseException:  # noqa: BLE001 - reported by the main thread
+        except BaseException:
             errors.append(f"thread {i}, call {counts[i]}:\n{traceback.format_exc()}")
 
     workers = [threading.Thread(target=caller, args=(i,), daemon=True, name=f"caller-{i}")

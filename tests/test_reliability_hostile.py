@@ -26,7 +26,6 @@ importer has the same limit.
 
 from __future__ import annotations
 
-import dataclasses
 
 import pyarrow as pa
 import pytest
@@ -368,7 +367,7 @@ def test_schema_change_between_batches_is_detected():
     first, second = S.rechunk(table, [10]).to_batches()
     for name in ("officer_id", "fimr_tagged", "current_dpd", "principal_outstanding"):
         changed = _changed(second, name, "layout")
-        for producer in (P.GeneratorStream(table.schema, lambda: iter([first, changed])),
+        for producer in (P.GeneratorStream(table.schema, lambda c=changed: iter([first, c])),
                          P.RawStream(table.schema, [first, changed])):
             with pytest.raises(ValueError, match=f"column '{name}': malformed Arrow array"):
                 metriccore.officer_metrics(producer)
