@@ -18,12 +18,14 @@ else:
 
 extensions = [
     Extension(
-        "metriccore._kernels",
-        ["src/metriccore/_kernels.pyx"],
+        f"metriccore.{name}",
+        [f"src/metriccore/{name}.pyx"],
         include_dirs=[numpy.get_include(), "src/metriccore"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=compile_args,
     )
+    # _kernels: officer metrics (METRICS.md §1-§4); _derive: loan derivation (§5)
+    for name in ("_kernels", "_derive")
 ]
 
 setup(
