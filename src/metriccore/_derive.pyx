@@ -238,6 +238,21 @@ cdef inline int read_date(const Col* c, int64_t i, int32_t* out) noexcept nogil:
     return E_NONE
 
 
+cdef inline void col_prefetch(const Col* c, int64_t i) noexcept nogil:
+    """Prefetch the value (or string offset) of row ``i`` of a fixed-width column."""
+    cdef int64_t j = c.offset + i
+    cdef int size = 8
+    if c.kind == C_INT:
+        size = c.width
+    elif c.kind == C_F32 or c.kind == C_DAYS32 or c.kind == C_STR:
+        size = 4
+    elif c.kind == C_DEC:
+        size = 16
+    elif c.kind == C_BOOL:
+        return
+    md_prefetch(<const char*>c.values + size * j)
+
+
 cdef inline void string_at(const Col* c, int64_t i, const char** p, int64_t* n) noexcept nogil:
     cdef int64_t j = c.offset + i, a, b
     if c.kind == C_STR:
@@ -294,27 +309,36 @@ cdef struct Parts:
 
 # Payments are filed in chains of fixed-size blocks, one chain of records and one of
 # recorded splits per (scan task, bucket); the blocks are cut from large per-task chunks
-# (see ``Arena``), so filing never copies and the memory comes in huge pages.
-DEF BLOCK_BYTES = 16384
+# (see ``Arena``), so filing never copies and the memory comes in huge pages. The block
+# size is not a power of two, so that the blocks being filled do not all fall into the
+# same few cache sets.
+DEF BLOCK_BYTES = 16448
 DEF RECS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
 DEF PARTS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
 DEF CHUNK_BYTES = 33554432
 
 cdef struct Block:
     Block* next
-    int64_t n
+    int64_t n             # entries, set when the block is full (the last one: see Buf)
     # followed by the Rec or Parts entries
 
 cdef struct Buf:
-    Block* recs           # first and last block of the record chain
+    # One (task, bucket) pair's chains; the write positions live here, in a dense array,
+    # rather than in the block headers (64 bytes: one cache line).
+    Block* recs
     Block* recs_tail
+    Rec* rcur
+    int64_t rleft
     Block* parts
     Block* parts_tail
+    Parts* pcur
+    int64_t pleft
 
 cdef struct Arena:
     char** chunks
     int64_t n_chunks
     int64_t cap_chunks
+    int64_t current       # chunk being cut (chunks after it are free: kept for reuse)
     char* next            # free space of the current chunk
     char* end
 
@@ -333,24 +357,38 @@ cdef Block* arena_block(Arena* a) noexcept nogil:
     cdef char* chunk
     cdef Block* b
     if a.next == NULL or a.end - a.next < BLOCK_BYTES:
-        if a.n_chunks == a.cap_chunks:
-            q = realloc(a.chunks, (2 * a.cap_chunks + 8) * sizeof(char*))
-            if q == NULL:
+        if a.next != NULL and a.current + 1 < a.n_chunks:
+            a.current += 1                     # a chunk kept from an earlier wave
+        else:
+            if a.n_chunks == a.cap_chunks:
+                q = realloc(a.chunks, (2 * a.cap_chunks + 8) * sizeof(char*))
+                if q == NULL:
+                    return NULL
+                a.chunks = <char**>q
+                a.cap_chunks = 2 * a.cap_chunks + 8
+            chunk = <char*>md_big_alloc(CHUNK_BYTES)
+            if chunk == NULL:
                 return NULL
-            a.chunks = <char**>q
-            a.cap_chunks = 2 * a.cap_chunks + 8
-        chunk = <char*>md_big_alloc(CHUNK_BYTES)
-        if chunk == NULL:
-            return NULL
-        a.chunks[a.n_chunks] = chunk
-        a.n_chunks += 1
-        a.next = chunk
-        a.end = chunk + CHUNK_BYTES
+            a.chunks[a.n_chunks] = chunk
+            a.current = a.n_chunks
+            a.n_chunks += 1
+        a.next = a.chunks[a.current]
+        a.end = a.next + CHUNK_BYTES
     b = <Block*>a.next
     a.next += BLOCK_BYTES
     b.next = NULL
     b.n = 0
     return b
+
+
+cdef void arena_reset(Arena* a) noexcept nogil:
+    """Forget every block but keep the chunks: the next wave writes over them."""
+    a.current = 0
+    a.next = NULL
+    a.end = NULL
+    if a.n_chunks > 0:
+        a.next = a.chunks[0]
+        a.end = a.next + CHUNK_BYTES
 
 
 cdef void arena_free(Arena* a) noexcept nogil:
@@ -361,23 +399,39 @@ cdef void arena_free(Arena* a) noexcept nogil:
     memset(a, 0, sizeof(Arena))
 
 
+cdef inline int64_t block_count(const Block* blk, const Block* tail, const void* cur,
+                                size_t size) noexcept nogil:
+    """Entries in ``blk``: full blocks record it, the tail is filled up to ``cur``."""
+    if blk != tail:
+        return blk.n
+    return (<const char*>cur - (<const char*>blk + 16)) // <int64_t>size
+
+
 cdef int buf_push(Buf* b, Arena* arena, int64_t row, int64_t pay, int64_t k, int32_t date,
                   bint split, const int64_t* parts) noexcept nogil:
     """File a payment; nonzero when out of memory."""
-    cdef Block* blk = b.recs_tail
+    cdef Block* blk
     cdef Rec* rec
     cdef Parts* pp
-    if blk == NULL or blk.n == RECS_PER_BLOCK:
+    if b.rleft == 0:
         blk = arena_block(arena)
         if blk == NULL:
             return -1
         if b.recs_tail == NULL:
             b.recs = blk
         else:
+            b.recs_tail.n = RECS_PER_BLOCK
             b.recs_tail.next = blk
         b.recs_tail = blk
-    rec = block_recs(blk) + blk.n
-    blk.n += 1
+        b.rcur = block_recs(blk)
+        b.rleft = RECS_PER_BLOCK
+    rec = b.rcur
+    b.rcur += 1
+    b.rleft -= 1
+    # each bucket's buffer is a separate write stream, too many for the hardware
+    # prefetchers: ask for the lines a few payments ahead (past a block's end this touches
+    # the next block of the chunk, harmlessly)
+    md_prefetch_w(b.rcur + 12)
     rec.pay = pay
     rec.k = <int32_t>k
     rec.date = date
@@ -385,22 +439,38 @@ cdef int buf_push(Buf* b, Arena* arena, int64_t row, int64_t pay, int64_t k, int
         rec.row = row
         return 0
     rec.row = -1 - row
-    blk = b.parts_tail
-    if blk == NULL or blk.n == PARTS_PER_BLOCK:
+    if b.pleft == 0:
         blk = arena_block(arena)
         if blk == NULL:
             return -1
         if b.parts_tail == NULL:
             b.parts = blk
         else:
+            b.parts_tail.n = PARTS_PER_BLOCK
             b.parts_tail.next = blk
         b.parts_tail = blk
-    pp = block_parts(blk) + blk.n
-    blk.n += 1
+        b.pcur = block_parts(blk)
+        b.pleft = PARTS_PER_BLOCK
+    pp = b.pcur
+    b.pcur += 1
+    b.pleft -= 1
+    md_prefetch_w(b.pcur + 12)
     pp.p = parts[0]
     pp.i = parts[1]
     pp.f = parts[2]
     return 0
+
+
+cdef struct Probe:
+    # One block of repayment ids being looked up.
+    int64_t base
+    int64_t nb
+    int64_t keys[32]
+    uint64_t slot[32]
+    uint64_t hashes[32]
+    const char* ptr[32]
+    int64_t lens[32]
+    bint ok[32]
 
 
 cdef struct IntSlot:
@@ -895,52 +965,53 @@ cdef class Derivation:
             raise MemoryError()
         return unknown, (None if row == INT64_MAX else (row, col, code, extra))
 
-    cdef int64_t _lookup(self, int64_t base, int64_t nb, int64_t* found) noexcept nogil:
-        """Loan rows of the ids of repayments [base, base + nb), nb <= 32 (-1: unknown):
-        first every key's slot is computed and prefetched, then resolved, so the cache
-        misses of the block overlap. Returns the number unknown."""
+    cdef void _lookup_start(self, Probe* pr, int64_t base, int64_t nb) noexcept nogil:
+        """Compute the index slot of the ids of repayments [base, base + nb) (nb <= 32)
+        and prefetch them; ``_lookup_finish`` resolves them one block later, so that the
+        cache misses of a block overlap the work on the previous one."""
         cdef const Col* c = &self.rc[P_ID]
-        cdef const Col* lcid = &self.lc[L_ID]
-        cdef int64_t unknown = 0, t, r, v, ln, m
-        cdef int64_t keys[32]
-        cdef uint64_t slot[32]
-        cdef uint64_t hashes[32]
-        cdef const char* ptr[32]
-        cdef int64_t lens[32]
-        cdef bint ok[32]
-        cdef uint64_t h
-        cdef const char* q
+        cdef int64_t t, r
+        pr.base = base
+        pr.nb = nb
         for t in range(nb):
             r = base + t
-            ok[t] = valid_at(c, r)
-            if not ok[t]:
+            pr.ok[t] = valid_at(c, r)
+            if not pr.ok[t]:
                 continue
             if self.mode == 3:
-                string_at(c, r, &ptr[t], &lens[t])
-                hashes[t] = md_hash_bytes(ptr[t], lens[t])
-                slot[t] = hashes[t] & self.mask
-                md_prefetch(&self.sslots[slot[t]])
+                string_at(c, r, &pr.ptr[t], &pr.lens[t])
+                pr.hashes[t] = md_hash_bytes(pr.ptr[t], pr.lens[t])
+                pr.slot[t] = pr.hashes[t] & self.mask
+                md_prefetch(&self.sslots[pr.slot[t]])
                 continue
-            if read_int(c, r, &keys[t]):
-                ok[t] = False                     # beyond int64: no loan has this id
+            if read_int(c, r, &pr.keys[t]):
+                pr.ok[t] = False                  # beyond int64: no loan has this id
                 continue
             if self.mode == 1:
-                slot[t] = <uint64_t>keys[t] - <uint64_t>self.id_base
-                if slot[t] > self.id_span:
-                    ok[t] = False
+                pr.slot[t] = <uint64_t>pr.keys[t] - <uint64_t>self.id_base
+                if pr.slot[t] > self.id_span:
+                    pr.ok[t] = False
                     continue
-                md_prefetch(&self.direct[slot[t]])
+                md_prefetch(&self.direct[pr.slot[t]])
             else:
-                slot[t] = md_mix64(<uint64_t>keys[t]) & self.mask
-                md_prefetch(&self.islots[slot[t]])
-        for t in range(nb):
+                pr.slot[t] = md_mix64(<uint64_t>pr.keys[t]) & self.mask
+                md_prefetch(&self.islots[pr.slot[t]])
+
+    cdef int64_t _lookup_finish(self, const Probe* pr, int64_t* found) noexcept nogil:
+        """Index entry of each id of the block (-1: no such loan; >= 0: a loan in the
+        snapshot; <= -2: -2 - row of a loan outside it); returns the number unknown."""
+        cdef const Col* lcid = &self.lc[L_ID]
+        cdef int64_t unknown = 0, t, v, m
+        cdef uint64_t h
+        cdef const char* q
+        for t in range(pr.nb):
             found[t] = -1
-            if ok[t]:
-                h = slot[t]
+            if pr.ok[t]:
+                h = pr.slot[t]
                 if self.mode == 1:
                     found[t] = self.direct[h]
                 elif self.mode == 2:
-                    v = keys[t]
+                    v = pr.keys[t]
                     while self.islots[h].row != -1:
                         if self.islots[h].key == v:
                             found[t] = self.islots[h].row
@@ -948,9 +1019,9 @@ cdef class Derivation:
                         h = (h + 1) & self.mask
                 else:
                     while self.sslots[h].row != -1:
-                        if self.sslots[h].hash == hashes[t]:
+                        if self.sslots[h].hash == pr.hashes[t]:
                             string_at(lcid, _row_of(self.sslots[h].row), &q, &m)
-                            if m == lens[t] and memcmp(ptr[t], q, m) == 0:
+                            if m == pr.lens[t] and memcmp(pr.ptr[t], q, m) == 0:
                                 found[t] = self.sslots[h].row
                                 break
                         h = (h + 1) & self.mask
@@ -966,11 +1037,29 @@ cdef class Derivation:
         cdef int32_t date = 0
         cdef bint date_ok, pay_ok, reversed_, split_used
         cdef int code, j
+        cdef Probe probes[2]
+        cdef Probe* cur = &probes[0]
+        cdef Probe* ahead = &probes[1]
+        cdef Probe* swap
+        cdef int64_t ahead_rows = 64
+        nb = hi - base if hi - base < 32 else 32
+        if nb > 0:
+            self._lookup_start(cur, base, nb)
         while base < hi:
-            nb = hi - base
-            if nb > 32:
-                nb = 32
-            unknown += self._lookup(base, nb, found)
+            nb = cur.nb
+            if base + nb < hi:                     # look up the next block's ids early
+                self._lookup_start(ahead, base + nb, hi - base - nb if hi - base - nb < 32 else 32)
+            unknown += self._lookup_finish(cur, found)
+            swap = cur
+            cur = ahead
+            ahead = swap
+            if base + ahead_rows + 32 < hi:        # and the columns a little ahead
+                for t in range(0, 32, 8):
+                    col_prefetch(&self.rc[P_DATE], base + ahead_rows + t)
+                    col_prefetch(&self.rc[P_AMOUNT], base + ahead_rows + t)
+                    if self.has_split:
+                        for j in range(3):
+                            col_prefetch(&self.rc[P_PRIN + j], base + ahead_rows + t)
             for t in range(nb):
                 k = found[t]
                 if k == -1:
@@ -1023,29 +1112,42 @@ cdef class Derivation:
     # ----------------------------------------------------------------------------------
     # 4. per bucket of loans: split and add the payments, then the snapshot columns
     # ----------------------------------------------------------------------------------
-    def apply(self, int64_t blo, int64_t bhi, bint finish):
-        """Add the filed payments of loan buckets [blo, bhi) to their loans (allocating
-        unsplit ones, §5.6), then, when ``finish``, compute those loans' snapshot columns.
-        Returns ``(row_error, loan_error)``: None or (row, column, code, extra) of the
-        first repayment whose allocation does not fit int64, and None or
-        (loan_row, total) of the first loan with a total beyond int64."""
-        cdef int64_t row = INT64_MAX, extra = 0, bad_loan = INT64_MAX, b, klo, khi
-        cdef int col = 0, code = 0, which = 0
-        cdef bint failed = False
+    def apply(self, int64_t blo, int64_t bhi):
+        """Add the payments filed in this wave for loan buckets [blo, bhi) to their loans,
+        allocating unsplit ones (§5.6). Returns None or (row, column, code, extra) of the
+        first repayment whose allocation does not fit int64."""
+        cdef int64_t row = INT64_MAX, extra = 0, b
+        cdef int col = 0, code = 0
+        with nogil:
+            for b in range(blo, bhi):
+                self._apply_bucket(b, &row, &col, &code, &extra)
+        return None if row == INT64_MAX else (row, col, code, extra)
+
+    def next_wave(self):
+        """Empty the filing buffers for the next wave of rows (keeping their memory)."""
+        cdef int t
+        memset(self.bufs, 0, self.n_bufs * sizeof(Buf))
+        for t in range(self.n_tasks):
+            arena_reset(&self.arenas[t])
+
+    def finish(self, int64_t blo, int64_t bhi):
+        """The snapshot columns of the loans of buckets [blo, bhi), once every wave is
+        applied. Returns None or (loan_row, total) of the first loan with a total beyond
+        int64."""
+        cdef int64_t bad_loan = INT64_MAX, b, klo, khi
+        cdef int which = 0
         cdef Outputs o
         _outputs(&o, self.out)
         with nogil:
             for b in range(blo, bhi):
-                if self._apply_bucket(b, &row, &col, &code, &extra):
-                    failed = True
-                if finish and not failed and bad_loan == INT64_MAX:
-                    klo = b << self.shift
-                    khi = (b + 1) << self.shift
-                    if khi > self.n_loans:
-                        khi = self.n_loans
-                    self._finish(klo, khi, &o, &bad_loan, &which)
-        return ((None if row == INT64_MAX else (row, col, code, extra)),
-                (None if bad_loan == INT64_MAX else (bad_loan, which)))
+                klo = b << self.shift
+                khi = (b + 1) << self.shift
+                if khi > self.n_loans:
+                    khi = self.n_loans
+                self._finish(klo, khi, &o, &bad_loan, &which)
+                if bad_loan != INT64_MAX:
+                    break
+        return None if bad_loan == INT64_MAX else (bad_loan, which)
 
     cdef int _apply_bucket(self, int64_t b, int64_t* erow, int* ecol, int* ecode,
                            int64_t* eextra) noexcept nogil:
@@ -1062,20 +1164,32 @@ cdef class Derivation:
         cdef const LoanAlloc* al
         cdef LoanAcc* a
         cdef double x
+        cdef const Buf* buf
+        cdef const Rec* recs
+        cdef int64_t n, pn = 0
         for t in range(self.n_tasks):
-            blk = self.bufs[<int64_t>t * self.n_buckets + b].recs
-            pblk = self.bufs[<int64_t>t * self.n_buckets + b].parts
+            buf = &self.bufs[<int64_t>t * self.n_buckets + b]
+            blk = buf.recs
+            pblk = buf.parts
+            if pblk != NULL:
+                pn = block_count(pblk, buf.parts_tail, buf.pcur, sizeof(Parts))
             pi = 0
             while blk != NULL:
-                for j in range(blk.n):
-                    rec = block_recs(<Block*>blk) + j
+                n = block_count(blk, buf.recs_tail, buf.rcur, sizeof(Rec))
+                recs = block_recs(<Block*>blk)
+                for j in range(n):
+                    if j + 16 < n:             # the loan lines of a later payment
+                        md_prefetch_w(&self.acc[recs[j + 16].k])
+                        md_prefetch(&self.alloc[recs[j + 16].k])
+                    rec = recs + j
                     k = rec.k
                     pay = rec.pay
                     date = rec.date
                     if rec.row < 0:                # the recorded split, used as recorded
                         row = -1 - rec.row
-                        if pi == pblk.n:
+                        if pi == pn:
                             pblk = pblk.next
+                            pn = block_count(pblk, buf.parts_tail, buf.pcur, sizeof(Parts))
                             pi = 0
                         pp = block_parts(<Block*>pblk) + pi
                         pi += 1

@@ -34,6 +34,9 @@ _MIN_SCAN_ROWS = 1 << 15
 #: Loans per bucket: 2**12 loans' accumulators (64 bytes) and allocation data (32 bytes)
 #: take 384 KiB, which stays in a core's L2 cache while the bucket's payments are added.
 _BUCKET_SHIFT = 12
+#: Repayment rows a scan task reads per wave: the filing buffers of a wave (at most 48
+#: bytes a row) are reused by the next one, so memory does not grow with the repayments.
+_WAVE_ROWS = 1 << 20
 
 
 # ----------------------------------------------------------------------------------------
@@ -297,23 +300,40 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     # 2. where each loan of the snapshot goes in the output
     in_snapshot = job.prepare_output()
 
-    # 3. repayments, read sequentially: look up, check, file the counted payments by bucket
+    # 3. + 4. repayments in waves of rows: each task reads its next rows sequentially
+    # (look up, check, file the counted payments by bucket of loans), then per bucket
+    # the payments are allocated and added to their loans; the filing memory is reused
     n_tasks = max(1, min(nthreads, -(-n_rep // _MIN_SCAN_ROWS)))
     n_buckets = job.start_scan(n_tasks, _BUCKET_SHIFT)
-    scans = _parallel([lambda t=t, lo=lo, hi=hi: job.scan(t, lo, hi)
-                       for t, (lo, hi) in enumerate(_ranges(n_rep, n_tasks))], nthreads)
-    unknown = sum(count for count, _ in scans)
-    bad_rows = [error for _, error in scans if error is not None]
-
-    # 4. per bucket of loans: allocate and add the payments, then the snapshot columns
-    finish = not bad_rows
-    applied = _parallel([lambda lo=lo, hi=hi: job.apply(lo, hi, finish)
-                         for lo, hi in _ranges(n_buckets, 4 * nthreads)], nthreads)
-    bad_rows += [row_error for row_error, _ in applied if row_error is not None]
+    task_rows = _ranges(n_rep, n_tasks)
+    bucket_ranges = _ranges(n_buckets, 4 * nthreads)
+    unknown = 0
+    bad_rows: list[tuple] = []
+    active = list(range(n_tasks))
+    start = 0
+    while active:
+        scans = _parallel([lambda t=t: job.scan(t, min(task_rows[t][0] + start, task_rows[t][1]),
+                                               min(task_rows[t][0] + start + _WAVE_ROWS,
+                                                   task_rows[t][1]))
+                           for t in active], nthreads)
+        for t, (count, error) in zip(list(active), scans):
+            unknown += count
+            if error is not None:  # this task's later rows cannot hold a smaller error
+                bad_rows.append(error)
+                active.remove(t)
+        bad_rows += [e for e in _parallel([lambda lo=lo, hi=hi: job.apply(lo, hi)
+                                           for lo, hi in bucket_ranges], nthreads)
+                     if e is not None]
+        start += _WAVE_ROWS
+        active = [t for t in active if task_rows[t][0] + start < task_rows[t][1]]
+        job.next_wave()
+    job.release()
     if bad_rows:
         raise _repayments_error(min(bad_rows, key=lambda e: (e[0], e[1])), plan, repayments_t)
-    job.release()
-    bad_loans = [loan_error for _, loan_error in applied if loan_error is not None]
+
+    # 5. the snapshot columns, per bucket of loans
+    bad_loans = [e for e in _parallel([lambda lo=lo, hi=hi: job.finish(lo, hi)
+                                       for lo, hi in bucket_ranges], nthreads) if e is not None]
     if bad_loans:
         row, which = min(bad_loans)
         raise derive_error("total_overflow", f"loans row {row}", what=LOAN_TOTALS[which])
