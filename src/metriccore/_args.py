@@ -425,3 +425,30 @@ def derive_error(reason: str, where: str, **fmt: object) -> Exception:
 def cell_name(source: str, column: str, row: int) -> str:
     """``loans column 'loan_amount' row 3``: where a bad value is."""
     return f"{source} column '{column}' row {row}"
+
+
+def keep_rows(table: pa.Table, keep: Any) -> pa.Table:
+    """The rows of ``table`` where the boolean numpy array ``keep`` is true, in order.
+
+    pyarrow's filter where it can; for column types it cannot filter (string_view in
+    pyarrow 26, for one), the kept runs of rows as zero-copy slices of the column.
+    """
+    if keep.all():
+        return table
+    mask = pa.array(keep, type=pa.bool_())
+    try:
+        return table.filter(mask)
+    except pa.ArrowNotImplementedError:
+        pass
+    import numpy as np
+
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.astype(np.int8), [0]))))
+    runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    columns = []
+    for column in table.columns:
+        try:
+            columns.append(column.filter(mask))
+        except pa.ArrowNotImplementedError:
+            chunks = [c for a, b in runs for c in column.slice(a, b - a).chunks]
+            columns.append(pa.chunked_array(chunks, type=column.type))
+    return pa.Table.from_arrays(columns, schema=table.schema)

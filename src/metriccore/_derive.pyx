@@ -172,12 +172,23 @@ cdef inline int read_int(const Col* c, int64_t i, int64_t* out) noexcept nogil:
         if u > <uint64_t>INT64_MAX:
             return 1
         out[0] = <int64_t>u
+    # (no conditional expressions here: C would convert both arms to their common type,
+    # unsigned for int32 / uint32, and -1 would read as 4294967295)
     elif c.width == 4:
-        out[0] = (<const int32_t*>c.values)[j] if c.is_signed else (<const uint32_t*>c.values)[j]
+        if c.is_signed:
+            out[0] = (<const int32_t*>c.values)[j]
+        else:
+            out[0] = (<const uint32_t*>c.values)[j]
     elif c.width == 2:
-        out[0] = (<const int16_t*>c.values)[j] if c.is_signed else (<const uint16_t*>c.values)[j]
+        if c.is_signed:
+            out[0] = (<const int16_t*>c.values)[j]
+        else:
+            out[0] = (<const uint16_t*>c.values)[j]
     else:
-        out[0] = (<const int8_t*>c.values)[j] if c.is_signed else (<const uint8_t*>c.values)[j]
+        if c.is_signed:
+            out[0] = (<const int8_t*>c.values)[j]
+        else:
+            out[0] = (<const uint8_t*>c.values)[j]
     return 0
 
 
@@ -1407,3 +1418,12 @@ ALLOC_PARTS = {E_ALLOC_INTEREST: "interest", E_ALLOC_FEES: "fees",
 #: Column positions of the derived checks (after the table's own columns).
 LOAN_DERIVED_COLUMN = L_INTEREST
 REPAYMENT_ALLOC_COLUMN = P_ALLOC
+
+
+def business_days(int64_t a, int64_t b, holidays):
+    """bdays(a, b) of METRICS.md §5.3 between day numbers, counted as the derivation
+    counts them (O(1) plus binary searches); ``holidays`` are the weekday holidays, sorted
+    and distinct. For tests."""
+    cdef const int32_t[::1] h = np.ascontiguousarray(holidays, dtype=np.int32)
+    cdef const int32_t* p = &h[0] if h.shape[0] > 0 else NULL
+    return md_bdays(a, b, p, h.shape[0])

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from . import _derive as D
 from ._args import (LOAN_TOTALS, DerivePlan, as_table, cell_name, check_by, check_config,
                     check_derive_columns, check_derive_dates, check_holidays, derive_error,
-                    plan_derivation)
+                    keep_rows, plan_derivation)
 from ._config import MetricConfig
 from ._engine import _executor, officer_metrics, resolve_threads
 from ._schema import (LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY,
@@ -339,9 +339,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
         raise derive_error("total_overflow", f"loans row {row}", what=LOAN_TOTALS[which])
     del keep
 
-    front = loans_t.select(plan.output_columns)
-    if len(job.out["loan_age"]) != n_loans:
-        front = front.filter(pa.array(in_snapshot, type=pa.bool_()))
+    front = keep_rows(loans_t.select(plan.output_columns), in_snapshot)
     arrays: list[Any] = list(front.columns)
     arrays += [_snapshot_array(job.out, name, t, nullable) for name, t, nullable in SNAPSHOT_COLUMNS]
     schema = snapshot_schema(list(front.schema), unknown)

@@ -22,12 +22,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import pyarrow as pa
 
 from ._args import (EPOCH_ORDINAL, LOAN_TOTALS, MAX_DAY, MIN_DAY, DerivePlan, as_table,
                     cell_name, check_by, check_config, check_derive_columns,
                     check_derive_dates, check_holidays, check_threads, derive_error,
-                    parse_iso_date, plan_derivation)
+                    keep_rows, parse_iso_date, plan_derivation)
 from ._config import MetricConfig
 from ._schema import SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY, snapshot_schema
 from .reference import (_BadValue, decimal_to_minor, fits_int64, float_to_minor,
@@ -460,8 +461,8 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     snapshot = [loan for loan in book if loan.in_snapshot(as_of_day)]  # in loans order
     rows = [_snapshot_row(loan, dates) for loan in snapshot]
 
-    kept = loans_t.select(plan.output_columns).take(pa.array([loan.row for loan in snapshot],
-                                                             type=pa.int64()))
+    in_snapshot = [loan.in_snapshot(as_of_day) for loan in book]
+    kept = keep_rows(loans_t.select(plan.output_columns), np.array(in_snapshot, dtype=bool))
     arrays: list[Any] = list(kept.columns)
     for name, t, _ in SNAPSHOT_COLUMNS:
         values = [row[name] for row in rows]
