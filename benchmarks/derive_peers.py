@@ -109,7 +109,8 @@ k AS (
                   least(DATE '{as_of}', coalesce(maturity_date, DATE '{as_of}'))) END AS D_,
         CASE WHEN first_payment_due_date IS NULL THEN 0 ELSE
             bdays(first_payment_due_date,
-                  least(DATE '{roll_from}', coalesce(maturity_date, DATE '{roll_from}'))) END AS DR_,
+                  least(DATE '{roll_from}',
+                        coalesce(maturity_date, DATE '{roll_from}'))) END AS DR_,
         bdays(greatest(DATE '{as_of}' + 1, coalesce(first_payment_due_date, DATE '{as_of}' + 1)),
               least(DATE '{as_of}' + 7, coalesce(maturity_date, DATE '{as_of}' + 7))) AS N7_
     FROM j
@@ -181,7 +182,8 @@ def duckdb_derive(loans: pa.Table, repayments: pa.Table, as_of: datetime.date, *
                                  carried=carried)
         result = con.sql(sql).to_arrow_table()
         unknown = con.execute("""SELECT count(*) FROM repayments_in r
-            WHERE NOT EXISTS (SELECT 1 FROM loans_in l WHERE l.loan_id = r.loan_id)""").fetchone()[0]
+            WHERE NOT EXISTS (SELECT 1 FROM loans_in l WHERE l.loan_id = r.loan_id)"""
+                              ).fetchone()[0]
     finally:
         con.close()
     return result.replace_schema_metadata({"unknown_repayments": str(unknown)})

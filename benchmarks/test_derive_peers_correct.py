@@ -50,4 +50,5 @@ def test_peer_equals_reference(books, peer, as_of, period_start, roll_from):
         assert got.schema.metadata == want.schema.metadata
         assert got.num_rows == want.num_rows
         for name in ["loan_id"] + derive_peers.SNAPSHOT:
-            assert _bits(got.column(name).to_pylist()) == _bits(want.column(name).to_pylist()), name
+            got_values = _bits(got.column(name).to_pylist())
+            assert got_values == _bits(want.column(name).to_pylist()), name

@@ -24,7 +24,8 @@ def raises(exc, fn, *fragments) -> str:
     with pytest.raises(exc) as info:
         fn()
     msg = str(info.value)
-    assert type(info.value) is exc, f"raised {type(info.value).__name__}, not {exc.__name__}: {msg}"
+    assert type(info.value) is exc, (
+        f"raised {type(info.value).__name__}, not {exc.__name__}: {msg}")
     for fragment in fragments:
         assert fragment in msg, f"{fragment!r} not in message {msg!r}"
     return msg

@@ -326,7 +326,7 @@ cdef struct Parts:
 DEF BLOCK_BYTES = 16448
 DEF RECS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
 DEF PARTS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
-DEF CHUNK_BYTES = 33554432
+DEF CHUNK_BYTES = 8388608
 
 cdef struct Block:
     Block* next
@@ -950,7 +950,8 @@ cdef class Derivation:
     # 3. repayments: look up, check, keep the counted ones (sequential over rows)
     # ----------------------------------------------------------------------------------
     def start_scan(self, int n_tasks, int shift):
-        """Prepare ``n_tasks`` scan tasks; loans are grouped in buckets of 2**shift rows."""
+        """Prepare ``n_tasks`` scan tasks per wave (a wave's rows are cut into that many
+        consecutive ranges, task 0 first); loans are grouped in buckets of 2**shift rows."""
         cdef int64_t nb
         self.shift = shift
         self.n_buckets = (self.n_loans >> shift) + 1

@@ -34,9 +34,12 @@ _MIN_SCAN_ROWS = 1 << 15
 #: Loans per bucket: 2**12 loans' accumulators (64 bytes) and allocation data (32 bytes)
 #: take 384 KiB, which stays in a core's L2 cache while the bucket's payments are added.
 _BUCKET_SHIFT = 12
-#: Repayment rows a scan task reads per wave: the filing buffers of a wave (at most 48
-#: bytes a row) are reused by the next one, so memory does not grow with the repayments.
-_WAVE_ROWS = 1 << 20
+#: Repayment rows per wave: the filing buffers of a wave (at most 48 bytes a row) are
+#: reused by the next one, so memory does not grow with the number of repayments.
+_WAVE_ROWS = 1 << 21
+#: Scan and apply tasks per thread: adjacent rows cost alike, so a few equal ranges per
+#: thread, taken in turn, keep the threads evenly busy.
+_TASKS_PER_THREAD = 4
 
 
 # ----------------------------------------------------------------------------------------
@@ -300,33 +303,28 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     # 2. where each loan of the snapshot goes in the output
     in_snapshot = job.prepare_output()
 
-    # 3. + 4. repayments in waves of rows: each task reads its next rows sequentially
-    # (look up, check, file the counted payments by bucket of loans), then per bucket
-    # the payments are allocated and added to their loans; the filing memory is reused
-    n_tasks = max(1, min(nthreads, -(-n_rep // _MIN_SCAN_ROWS)))
+    # 3. + 4. repayments in waves of consecutive rows. A wave's rows are cut into a few
+    # ranges per thread, read sequentially (look up, check, file the counted payments by
+    # bucket of loans); then per bucket the wave's payments are allocated and added to
+    # their loans. The filing memory of a wave is reused by the next one.
+    n_tasks = max(1, min(_TASKS_PER_THREAD * nthreads, -(-min(n_rep, _WAVE_ROWS)
+                                                          // _MIN_SCAN_ROWS)))
     n_buckets = job.start_scan(n_tasks, _BUCKET_SHIFT)
-    task_rows = _ranges(n_rep, n_tasks)
-    bucket_ranges = _ranges(n_buckets, 4 * nthreads)
+    bucket_ranges = _ranges(n_buckets, _TASKS_PER_THREAD * nthreads)
     unknown = 0
     bad_rows: list[tuple] = []
-    active = list(range(n_tasks))
-    start = 0
-    while active:
-        scans = _parallel([lambda t=t: job.scan(t, min(task_rows[t][0] + start, task_rows[t][1]),
-                                               min(task_rows[t][0] + start + _WAVE_ROWS,
-                                                   task_rows[t][1]))
-                           for t in active], nthreads)
-        for t, (count, error) in zip(list(active), scans):
-            unknown += count
-            if error is not None:  # this task's later rows cannot hold a smaller error
-                bad_rows.append(error)
-                active.remove(t)
+    for start in range(0, n_rep, _WAVE_ROWS):
+        ranges = _ranges(min(_WAVE_ROWS, n_rep - start), n_tasks)
+        scans = _parallel([lambda t=t, lo=lo, hi=hi: job.scan(t, start + lo, start + hi)
+                           for t, (lo, hi) in enumerate(ranges)], nthreads)
+        unknown += sum(count for count, _ in scans)
+        bad_rows += [error for _, error in scans if error is not None]
         bad_rows += [e for e in _parallel([lambda lo=lo, hi=hi: job.apply(lo, hi)
                                            for lo, hi in bucket_ranges], nthreads)
                      if e is not None]
-        start += _WAVE_ROWS
-        active = [t for t in active if task_rows[t][0] + start < task_rows[t][1]]
         job.next_wave()
+        if bad_rows:  # every later row is beyond the errors found: none can come first
+            break
     job.release()
     if bad_rows:
         raise _repayments_error(min(bad_rows, key=lambda e: (e[0], e[1])), plan, repayments_t)
@@ -341,7 +339,8 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
 
     front = keep_rows(loans_t.select(plan.output_columns), in_snapshot)
     arrays: list[Any] = list(front.columns)
-    arrays += [_snapshot_array(job.out, name, t, nullable) for name, t, nullable in SNAPSHOT_COLUMNS]
+    arrays += [_snapshot_array(job.out, name, t, nullable)
+               for name, t, nullable in SNAPSHOT_COLUMNS]
     schema = snapshot_schema(list(front.schema), unknown)
     return pa.Table.from_arrays(arrays, schema=schema)
 
