@@ -12,16 +12,19 @@ the GIL and may run on its own thread):
    a direct table when the integer ids are dense, else an open-addressing hash table.
    It inserts in row order, so the first duplicate it meets is the smallest duplicate row.
 2. ``prepare_output()``: output positions of the loans in the snapshot, output arrays.
-3. ``scan(task, lo, hi)``: one task per range of repayment rows, read sequentially. Each
-   repayment's loan is looked up (in blocks of 32, with prefetching), the row is checked,
-   and a payment that counts (§5.1) is filed, in row order, in the task's buffer for its
-   loan's *bucket* (2**shift consecutive loan rows).
-4. ``apply(blo, bhi, finish)``: per bucket, the payments filed by every task (in task,
-   hence row, order) are split into principal, interest and fees (§5.6) and added to their
-   loans' exact accumulators, which for one bucket stay in the CPU cache; then the
-   bucket's snapshot columns are computed (§5.4-§5.6). A loan is only ever touched by
-   the task that owns its bucket, so nothing is merged and every figure is the same
-   whatever the thread count; the integer sums do not depend on row order either.
+3. ``scan(task, lo, hi)``: the repayments are read in waves of consecutive rows, each cut
+   into a few ranges per thread (tasks). A task reads its rows sequentially: it looks up
+   each repayment's loan (in blocks of 32, the next block's slots prefetched while the
+   current one is resolved), checks the row, and files a payment that counts (§5.1), in
+   row order, in its buffer for the loan's *bucket* (2**shift consecutive loan rows).
+4. ``apply(blo, bhi)``: per bucket, the wave's payments of every task (in task, hence row,
+   order) are split into principal, interest and fees (§5.6) and added to their loans'
+   exact accumulators, which for one bucket stay in the CPU cache. ``next_wave()`` then
+   empties the buffers, keeping their memory for the next wave.
+5. ``finish(blo, bhi)``: once every wave is applied, the snapshot columns of the loans of
+   the buckets (§5.4-§5.6). A loan is only ever touched by the task that owns its bucket,
+   so nothing is merged and every figure is the same whatever the thread count; the
+   integer sums do not depend on row order either.
 
 Errors are recorded without the GIL as (row, column position, code) and the smallest wins,
 so the reported error is the one the pure-Python reference raises, whatever the schedule.

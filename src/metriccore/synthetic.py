@@ -348,11 +348,13 @@ def raw_loan_book(n_loans: int, repayments_per_loan: int = 10, n_officers: int =
                   ) -> tuple[pa.Table, pa.Table]:
     """Generate deterministic raw ``loans`` and ``repayments`` tables (METRICS.md §5 inputs).
 
-    The same weekly-instalment microfinance book as :func:`loan_snapshot`, before
-    derivation: loans disbursed over the two years up to about :data:`DEFAULT_AS_OF` (1%
-    in the month after it), and ``n_loans * repayments_per_loan`` repayments in ledger
-    order (sorted by payment date), so that a derivation as of a date in that range sees
-    past and future payments alike. Riskier officers' borrowers pay later and partly.
+    A weekly-instalment microfinance book like :func:`loan_snapshot`'s, before derivation:
+    loans disbursed over the two years up to :data:`DEFAULT_AS_OF` (1% in the month after
+    it), and about ``n_loans * repayments_per_loan`` repayments in ledger order (sorted by
+    payment date) up to 60 days after :data:`DEFAULT_AS_OF`, so that a derivation as of a
+    date in that range sees past and later payments alike. Each payment pays for the
+    instalments due since the previous one; riskier officers' borrowers pay later, fall
+    short more often and more often stop paying.
 
     Parameters
     ----------
@@ -434,16 +436,29 @@ def raw_loan_book(n_loans: int, repayments_per_loan: int = 10, n_officers: int =
     }, schema=_RAW_LOANS_SCHEMA)
 
     # --- repayments ----------------------------------------------------------------------
+    # The ledger runs to 60 days after DEFAULT_AS_OF. Loan i has n_due instalments due by
+    # then and makes about repayments_per_loan * n_due / mean(n_due) payments, each paying
+    # for the instalments due since the previous one, on the due date of the first of them
+    # plus a delay (longer for riskier officers' borrowers). Some borrowers stop paying
+    # part-way (more so for risky officers) and some payments fall short.
     rng = np.random.default_rng(pay_seed)
-    m = n * per_loan if n else 0
-    loan = rng.integers(0, n, m) if n else np.zeros(0, np.int64)
-    k = (rng.random(m) * weeks[loan]).astype(np.int64)         # which instalment
-    late = rng.geometric(np.clip(0.6 / risk[loan], 0.05, 0.95)) - 1
-    date = first_due[loan] + 7 * k + np.minimum(late * 3, 120)
-    pay = instalment[loan] * 100.0
-    partial = rng.random(m) < 0.08 * np.minimum(risk[loan], 4.0)
-    pay[partial] = np.rint(pay[partial] * rng.random(int(partial.sum())))
-    order = np.argsort(date, kind="stable")
+    end = as_of + 60
+    n_due = np.clip((end - first_due) // 7 + 1, 0, weeks)
+    stops = rng.random(n) < np.minimum(0.05 * risk, 0.6)
+    n_due[stops] = (n_due[stops] * rng.random(int(stops.sum()))).astype(np.int64)
+    mean_due = max(float(n_due.mean()), 1.0) if n else 1.0
+    count = np.minimum(np.rint(per_loan * n_due / mean_due), 3 * n_due).astype(np.int64)
+    m = int(count.sum())
+    loan = np.repeat(np.arange(n, dtype=np.int64), count)
+    j = np.arange(m, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)  # 0, 1, ..
+    c, d = count[loan], n_due[loan]
+    first_k, next_k = j * d // c, (j + 1) * d // c                   # instalments covered
+    late = np.minimum(rng.geometric(np.clip(0.7 / risk[loan], 0.05, 0.98)) - 1, 40)
+    date = first_due[loan] + 7 * first_k + np.where(rng.random(m) < 0.15, late * 2, 0)
+    pay = np.rint(repayable[loan] * (next_k - first_k) / weeks[loan])  # minor units
+    partial = rng.random(m) < 0.03 * np.minimum(risk[loan], 4.0)
+    pay[partial] = np.rint(pay[partial] * rng.uniform(0.3, 0.95, int(partial.sum())))
+    order = np.argsort(date, kind="stable")                          # ledger order
     loan, date, pay = loan[order], date[order], pay[order]
     ids = 100_000 + loan.astype(np.int64)
     stray = rng.random(m) < 0.001
