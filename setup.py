@@ -52,14 +52,16 @@ if os.environ.get("METRICCORE_SANITIZE", "") not in ("", "0"):
 
 extensions = [
     Extension(
-        "metriccore._kernels",
-        ["src/metriccore/_kernels.pyx"],
+        f"metriccore.{name}",
+        [f"src/metriccore/{name}.pyx"],
         include_dirs=[numpy.get_include(), "src/metriccore"],
         depends=["src/metriccore/_mc_support.h", "src/metriccore/_arrow.pxd"],
         define_macros=define_macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
+    # _kernels: officer metrics (METRICS.md §1-§4); _derive: loan derivation (§5)
+    for name in ("_kernels", "_derive")
 ]
 
 

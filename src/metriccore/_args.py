@@ -6,10 +6,17 @@ checks that do not touch row values live here once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime
+import re
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
 
 from ._config import MetricConfig
-from ._schema import INPUT_COLUMNS
+from ._schema import (DERIVE_ROLES, INPUT_COLUMNS, LOAN_ROLES, REPAYMENT_ROLES,
+                      SNAPSHOT_COLUMNS, SPLIT_ROLES)
 
 EXPECTED_KEY = "expected an integer, string, large_string, string_view or dictionary type"
 EXPECTED_BOOL = "expected bool"
@@ -83,18 +90,373 @@ def check_columns(columns: object) -> dict[str, str]:
     return names
 
 
-def column_index(names: list[str], name: str, role: str | None) -> int:
-    """Position of column ``name``; ValueError when it is missing or ambiguous."""
+def column_index(names: list[str], name: str, role: str | None, source: str = "input") -> int:
+    """Position of column ``name`` in ``source`` (for messages: "input", "loans", ...);
+    ValueError when it is missing or ambiguous."""
     found = [i for i, n in enumerate(names) if n == name]
     if not found:
         suffix = f" (column role '{role}')" if role is not None else ""
-        raise ValueError(f"column '{name}' not found in input{suffix}")
+        raise ValueError(f"column '{name}' not found in {source}{suffix}")
     if len(found) > 1:
-        raise ValueError(f"column '{name}' appears {len(found)} times in input")
+        raise ValueError(f"column '{name}' appears {len(found)} times in {source}")
     return found[0]
 
 
-def check_type(name: str, type_name: str, ok: bool, expected: str) -> None:
-    """TypeError naming the column and its type unless ``ok``."""
+def check_type(name: str, type_name: str, ok: bool, expected: str,
+               source: str | None = None) -> None:
+    """TypeError naming the column (and its table ``source``) and its type unless ``ok``."""
     if not ok:
-        raise TypeError(f"column '{name}' has Arrow type {type_name}; {expected}")
+        where = f"column '{name}'" if source is None else f"column '{name}' of {source}"
+        raise TypeError(f"{where} has Arrow type {type_name}; {expected}")
+
+
+def as_table(data: object) -> pa.Table:
+    """Any accepted input as a pyarrow Table (used where whole columns are carried through).
+
+    A pandas DataFrame is converted with ``pyarrow.Table.from_pandas(..., preserve_index=False)``;
+    anything else must be a pyarrow Table, RecordBatch or RecordBatchReader, or export
+    ``__arrow_c_stream__`` / ``__arrow_c_array__`` (polars, DuckDB, ...).
+    """
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    if isinstance(data, pa.RecordBatchReader):
+        return data.read_all()
+    pandas = sys.modules.get("pandas")  # a DataFrame can only exist if pandas is imported
+    if pandas is not None and isinstance(data, pandas.DataFrame):
+        return pa.Table.from_pandas(data, preserve_index=False)
+    if hasattr(data, "__arrow_c_stream__"):
+        return pa.RecordBatchReader.from_stream(data).read_all()
+    if hasattr(data, "__arrow_c_array__"):
+        return pa.Table.from_batches([pa.record_batch(data)])
+    raise TypeError(UNSUPPORTED_INPUT.format(type(data).__name__))
+
+
+# ---------------------------------------------------------------------------------------
+# Loan derivation (METRICS.md §5): column roles, dates and holidays
+# ---------------------------------------------------------------------------------------
+
+#: Day numbers (days since 1970-01-01, as in Arrow's date32) of 0001-01-01 and 9999-12-31:
+#: the dates a derivation accepts, which are exactly those ``datetime.date`` can hold.
+EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+MIN_DAY = datetime.date.min.toordinal() - EPOCH_ORDINAL
+MAX_DAY = datetime.date.max.toordinal() - EPOCH_ORDINAL
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def parse_iso_date(text: str) -> int | None:
+    """Day number of the text ``YYYY-MM-DD`` (a real date, years 0001-9999), else None."""
+    if not _ISO_DATE.fullmatch(text):
+        return None
+    try:
+        day = datetime.date(int(text[0:4]), int(text[5:7]), int(text[8:10]))
+    except ValueError:
+        return None
+    return day.toordinal() - EPOCH_ORDINAL
+
+
+def day_to_date(day: int) -> datetime.date:
+    """The calendar date of a day number."""
+    return datetime.date.fromordinal(day + EPOCH_ORDINAL)
+
+
+def _checked_day(name: str, day: int) -> int:
+    if not MIN_DAY <= day <= MAX_DAY:
+        raise ValueError(f"{name}: date out of range (years 1 to 9999)")
+    return day
+
+
+def check_date(name: str, value: Any) -> int:
+    """The day number of a date argument.
+
+    Accepts ``datetime.date`` (a ``datetime`` gives its own calendar date, the time of day
+    dropped), an ISO ``YYYY-MM-DD`` string, ``numpy.datetime64`` (floored to the day) and
+    pyarrow date, timestamp or string scalars (a timestamp with a time zone gives its local
+    date, as pyarrow's cast to date32 does).
+    """
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    if isinstance(value, datetime.date):
+        return value.toordinal() - EPOCH_ORDINAL
+    if isinstance(value, str):
+        day = parse_iso_date(value)
+        if day is None:
+            raise ValueError(f"{name}: unparseable date {value!r}; expected YYYY-MM-DD")
+        return day
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(value, numpy.datetime64):
+        if numpy.isnat(value):
+            raise ValueError(f"{name}: date is NaT")
+        return _checked_day(name, int(value.astype("datetime64[D]").astype(numpy.int64)))
+    if isinstance(value, pa.Scalar):
+        if not value.is_valid:
+            raise ValueError(f"{name}: date is null")
+        t = value.type
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t):
+            return check_date(name, value.as_py())
+        if pa.types.is_date(t) or pa.types.is_timestamp(t):
+            days = pa.array([value], type=t).cast(pa.date32()).cast(pa.int32())
+            return _checked_day(name, days[0].as_py())
+    raise TypeError(f"{name} must be a date (datetime.date, an ISO 'YYYY-MM-DD' string, "
+                    f"numpy.datetime64 or a pyarrow date scalar), got {type(value).__name__}")
+
+
+def check_holidays(holidays: object) -> list[int]:
+    """The distinct day numbers of ``holidays`` (None or an iterable of dates), sorted."""
+    if holidays is None:
+        return []
+    if isinstance(holidays, (str, bytes)) or not isinstance(holidays, Iterable):
+        raise TypeError("holidays must be None or an iterable of dates, got "
+                        f"{type(holidays).__name__}")
+    days = set()
+    for i, value in enumerate(holidays):
+        if value is None:
+            raise ValueError(f"holidays[{i}]: date is null")
+        days.add(check_date(f"holidays[{i}]", value))
+    return sorted(days)
+
+
+def check_derive_dates(as_of: object, period_start: object,
+                       roll_from: object) -> tuple[int, int, int]:
+    """Day numbers of ``as_of``, ``period_start`` (default: the first day of as_of's month)
+    and ``roll_from`` (default: as_of - 30 days); neither may be after as_of."""
+    a = check_date("as_of", as_of)
+    if period_start is None:
+        p = a - (day_to_date(a).day - 1)
+    else:
+        p = check_date("period_start", period_start)
+    if roll_from is None:
+        r = _checked_day("roll_from", a - 30)
+    else:
+        r = check_date("roll_from", roll_from)
+    if p > a:
+        raise ValueError(f"period_start ({day_to_date(p)}) must not be after as_of "
+                         f"({day_to_date(a)})")
+    if r > a:
+        raise ValueError(f"roll_from ({day_to_date(r)}) must not be after as_of "
+                         f"({day_to_date(a)})")
+    return a, p, r
+
+
+def check_derive_columns(columns: object) -> tuple[dict[str, str], frozenset[str]]:
+    """Map every raw-input role of §5 to the name of the column that plays it.
+
+    Returns the mapping and the set of roles the caller named explicitly (an optional
+    repayments column named explicitly must exist). ``loan_id`` names the id column of
+    both tables.
+    """
+    names = {role: role for role in DERIVE_ROLES}
+    if columns is None:
+        return names, frozenset()
+    if not isinstance(columns, Mapping):
+        raise TypeError(f"columns must be a mapping or None, got {type(columns).__name__}")
+    for role, name in columns.items():
+        if role not in names:
+            raise ValueError(f"unknown column role {role!r}; expected one of "
+                             + ", ".join(DERIVE_ROLES))
+        if not isinstance(name, str):
+            raise TypeError(f"columns[{role!r}] must be a str, got {type(name).__name__}")
+        names[role] = name
+    return names, frozenset(columns)
+
+
+assert set(DERIVE_ROLES) == set(LOAN_ROLES) | set(REPAYMENT_ROLES)
+
+
+EXPECTED_ID = "expected an integer, string, large_string, string_view or dictionary type"
+EXPECTED_RATE = "expected float64 or float32"
+EXPECTED_DATE = "expected date32, date64, timestamp, string, large_string or string_view"
+
+
+def _is_string_like(t: pa.DataType) -> bool:
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+
+
+def _is_money(t: pa.DataType) -> bool:
+    return (pa.types.is_float64(t) or pa.types.is_float32(t) or pa.types.is_decimal128(t)
+            or pa.types.is_integer(t))
+
+
+def id_family(t: pa.DataType) -> str | None:
+    """"int" or "str" for an accepted loan id type (dictionaries by their values), else None."""
+    if pa.types.is_dictionary(t):
+        t = t.value_type
+    if pa.types.is_integer(t):
+        return "int"
+    if _is_string_like(t):
+        return "str"
+    return None
+
+
+def derive_type_ok(role: str, t: pa.DataType) -> tuple[bool, str]:
+    """Whether ``t`` is accepted for the §5 input ``role``, and the accepted types."""
+    if role == "loan_id":
+        return id_family(t) is not None, EXPECTED_ID
+    if role == "interest_rate":
+        return pa.types.is_float64(t) or pa.types.is_float32(t), EXPECTED_RATE
+    if role == "loan_term_days":
+        return pa.types.is_integer(t), EXPECTED_DAY
+    if role.endswith("_date"):
+        return (pa.types.is_date32(t) or pa.types.is_date64(t) or pa.types.is_timestamp(t)
+                or _is_string_like(t)), EXPECTED_DATE
+    if role == "is_reversed":
+        return pa.types.is_boolean(t), EXPECTED_BOOL
+    return _is_money(t), EXPECTED_MONEY
+
+
+class DerivePlan:
+    """Which columns of ``loans`` and ``repayments`` play which §5 role (checked).
+
+    Attributes
+    ----------
+    loan_columns, repayment_columns : dict of role -> column name
+        Every loans role; the repayments roles present (the split trio and ``is_reversed``
+        are optional).
+    loan_index : dict of role -> column position in loans
+    loan_types, repayment_types : dict of role -> pyarrow.DataType
+    carried : list of int
+        Positions of the loans columns carried through unchanged after the id: every
+        column that is not a §5 input, in the order of ``loans``.
+    """
+
+    def __init__(self, loan_columns: dict[str, str], repayment_columns: dict[str, str],
+                 loan_index: dict[str, int], loan_types: dict[str, pa.DataType],
+                 repayment_types: dict[str, pa.DataType], carried: list[int]) -> None:
+        self.loan_columns = loan_columns
+        self.repayment_columns = repayment_columns
+        self.loan_index = loan_index
+        self.loan_types = loan_types
+        self.repayment_types = repayment_types
+        self.carried = carried
+
+    @property
+    def has_split(self) -> bool:
+        return "principal_paid" in self.repayment_columns
+
+    @property
+    def has_reversed(self) -> bool:
+        return "is_reversed" in self.repayment_columns
+
+    @property
+    def string_ids(self) -> bool:
+        return id_family(self.loan_types["loan_id"]) == "str"
+
+    @property
+    def output_columns(self) -> list[int]:
+        """Positions of the loans columns that open the snapshot: the id, then the carried."""
+        return [self.loan_index["loan_id"]] + self.carried
+
+
+def plan_derivation(loans: pa.Schema, repayments: pa.Schema,
+                    roles: dict[str, str], named: frozenset[str]) -> DerivePlan:
+    """Find and type-check the §5 input columns, before any row is read.
+
+    Order of checks: missing columns (loans roles, then repayments roles, each in role
+    order), then types (same order), then the id types of the two tables against each
+    other, then name clashes between the loans columns kept and the derived columns.
+    """
+    loan_columns = {role: roles[role] for role in LOAN_ROLES}
+    loan_index = {role: column_index(loans.names, name, role, "loans")
+                  for role, name in loan_columns.items()}
+
+    present = set(repayments.names)
+    wanted = {"loan_id", "payment_date", "payment_amount"}
+    if any(roles[r] in present or r in named for r in SPLIT_ROLES):
+        wanted.update(SPLIT_ROLES)  # the split comes as three columns or not at all
+    if roles["is_reversed"] in present or "is_reversed" in named:
+        wanted.add("is_reversed")
+    repayment_columns = {role: roles[role] for role in REPAYMENT_ROLES if role in wanted}
+    repayment_index = {role: column_index(repayments.names, name, role, "repayments")
+                       for role, name in repayment_columns.items()}
+
+    loan_types = {role: loans.field(i).type for role, i in loan_index.items()}
+    repayment_types = {role: repayments.field(i).type for role, i in repayment_index.items()}
+    for source, columns, types in (("loans", loan_columns, loan_types),
+                                   ("repayments", repayment_columns, repayment_types)):
+        for role, t in types.items():
+            check_type(columns[role], str(t), *derive_type_ok(role, t), source=source)
+    family = id_family(loan_types["loan_id"])
+    if id_family(repayment_types["loan_id"]) != family:
+        kind = "an integer type" if family == "int" else "a string type"
+        check_type(repayment_columns["loan_id"], str(repayment_types["loan_id"]), False,
+                   f"expected {kind}, like column '{loan_columns['loan_id']}' of loans",
+                   source="repayments")
+
+    inputs = set(loan_index.values())
+    carried = [i for i in range(len(loans.names)) if i not in inputs]
+    derived = {name for name, _, _ in SNAPSHOT_COLUMNS}
+    for i in [loan_index["loan_id"]] + carried:
+        if loans.names[i] in derived:
+            raise ValueError(f"column '{loans.names[i]}' of loans has the name of a derived "
+                             "snapshot column; rename or drop it")
+    return DerivePlan(loan_columns, repayment_columns, loan_index, loan_types,
+                      repayment_types, carried)
+
+
+#: Problems with one input value or one derived amount of the derivation: the exception
+#: type and the reason (formatted with the keyword arguments of :func:`derive_error`).
+DERIVE_REASONS: dict[str, tuple[type[Exception], str]] = {
+    "null": (ValueError, "value is null"),
+    "duplicate": (ValueError, "duplicate loan_id (first at row {first})"),
+    "id_range": (ValueError, "loan_id does not fit int64"),
+    "nan": (ValueError, "money value is NaN or infinite"),
+    "big": (ValueError, "money value exceeds 2**53 minor units"),
+    "money_overflow": (OverflowError, "value does not fit int64 minor units"),
+    "rate_nan": (ValueError, "interest rate is NaN or infinite"),
+    "negative_term": (ValueError, "negative loan term"),
+    "int_overflow": (OverflowError, "value does not fit int64"),
+    "date_parse": (ValueError, "unparseable date {text!r}; expected YYYY-MM-DD"),
+    "date_range": (ValueError, "date out of range (years 1 to 9999)"),
+    "negative": (ValueError, "negative amount"),
+    "interest_overflow": (OverflowError, "interest total does not fit int64 minor units"),
+    "repayable_overflow": (OverflowError, "repayable amount does not fit int64 minor units"),
+    "alloc_overflow": (OverflowError, "allocated {part} does not fit int64 minor units"),
+    "total_overflow": (OverflowError, "{what} does not fit int64 minor units"),
+}
+
+#: The per-loan totals of the derivation checked against int64, in the order checked
+#: (the first that does not fit is reported).
+LOAN_TOTALS: tuple[str, ...] = (
+    "repayments up to as_of", "principal paid", "interest collected", "fees collected",
+    "principal outstanding", "amount due in 7 days",
+)
+
+
+def derive_error(reason: str, where: str, **fmt: object) -> Exception:
+    """The exception for ``reason`` at ``where`` (e.g. ``loans column 'x' row 3``)."""
+    error_type, text = DERIVE_REASONS[reason]
+    return error_type(f"{where}: {text.format(**fmt)}")
+
+
+def cell_name(source: str, column: str, row: int) -> str:
+    """``loans column 'loan_amount' row 3``: where a bad value is."""
+    return f"{source} column '{column}' row {row}"
+
+
+def keep_rows(table: pa.Table, keep: Any) -> pa.Table:
+    """The rows of ``table`` where the boolean numpy array ``keep`` is true, in order.
+
+    pyarrow's filter where it can; for column types it cannot filter (string_view in
+    pyarrow 26, for one), the kept runs of rows as zero-copy slices of the column.
+    """
+    if keep.all():
+        return table
+    mask = pa.array(keep, type=pa.bool_())
+    try:
+        return table.filter(mask)
+    except pa.ArrowNotImplementedError:
+        pass
+    import numpy as np
+
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], keep.astype(np.int8), [0]))))
+    runs = list(zip(edges[0::2].tolist(), edges[1::2].tolist()))
+    columns = []
+    for column in table.columns:
+        try:
+            columns.append(column.filter(mask))
+        except pa.ArrowNotImplementedError:
+            chunks = [c for a, b in runs for c in column.slice(a, b - a).chunks]
+            columns.append(pa.chunked_array(chunks, type=column.type))
+    return pa.Table.from_arrays(columns, schema=table.schema)

@@ -93,3 +93,63 @@ def _build_schema(keys: tuple[tuple[str, pa.DataType], ...]) -> pa.Schema:
     fields += [pa.field(name, pa.int64(), nullable=False) for name in INT_METRICS]
     fields += [pa.field(name, pa.string(), nullable=False) for name in BANDS]
     return pa.schema(fields)
+
+
+# ----------------------------------------------------------------------------------------
+# Loan derivation (METRICS.md §5)
+# ----------------------------------------------------------------------------------------
+
+#: Roles of the ``loans`` table (§5 inputs), in the order used to break ties between errors.
+LOAN_ROLES: tuple[str, ...] = (
+    "loan_id",
+    "loan_amount",
+    "interest_rate",
+    "fee_amount",
+    "loan_term_days",
+    "disbursement_date",
+    "first_payment_due_date",
+    "maturity_date",
+)
+#: Roles of the ``repayments`` table, same order rule; the split and ``is_reversed`` are
+#: optional (the three split columns come together or not at all).
+REPAYMENT_ROLES: tuple[str, ...] = (
+    "loan_id",
+    "payment_date",
+    "payment_amount",
+    "principal_paid",
+    "interest_paid",
+    "fees_paid",
+    "is_reversed",
+)
+SPLIT_ROLES: tuple[str, ...] = ("principal_paid", "interest_paid", "fees_paid")
+#: Every role a ``columns=`` mapping of the derivation may name (``loan_id`` once: it names
+#: the id column of both tables).
+DERIVE_ROLES: tuple[str, ...] = LOAN_ROLES + REPAYMENT_ROLES[1:]
+
+#: Derived snapshot columns in METRICS.md §5.6 order: (name, Arrow type, nullable).
+SNAPSHOT_COLUMNS: tuple[tuple[str, pa.DataType, bool], ...] = (
+    ("current_dpd", pa.int64(), False),
+    ("previous_dpd", pa.int64(), True),
+    ("fimr_tagged", pa.bool_(), False),
+    ("principal_outstanding", pa.float64(), False),
+    ("interest_collected", pa.float64(), False),
+    ("fees_collected", pa.float64(), False),
+    ("fees_due", pa.float64(), False),
+    ("outstanding_balance", pa.float64(), False),
+    ("amount_due_7d", pa.float64(), False),
+    ("days_since_last_repayment", pa.int64(), True),
+    ("loan_age", pa.int64(), False),
+)
+
+assert {name for name, _, _ in SNAPSHOT_COLUMNS} == set(INPUT_COLUMNS)
+
+#: Schema metadata key of the number of repayments whose loan_id is not in ``loans``.
+UNKNOWN_REPAYMENTS_KEY = "unknown_repayments"
+
+
+def snapshot_schema(carried: list[pa.Field], unknown_repayments: int) -> pa.Schema:
+    """Schema of ``derive_snapshot``'s result: the loan id and carried fields of ``loans``
+    unchanged, then the §5.6 columns, with the unknown-repayment count as metadata."""
+    fields = list(carried) + [pa.field(name, t, nullable=nullable)
+                              for name, t, nullable in SNAPSHOT_COLUMNS]
+    return pa.schema(fields, metadata={UNKNOWN_REPAYMENTS_KEY: str(unknown_repayments)})

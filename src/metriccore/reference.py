@@ -12,7 +12,6 @@ Results are equal, bit for bit, to those of :func:`metriccore.officer_metrics`.
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from decimal import Decimal
@@ -24,12 +23,12 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from . import _schema
-from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY,
-                    UNSUPPORTED_INPUT, check_by, check_columns, check_config, check_threads,
-                    check_type, column_index)
+from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY, as_table,
+                    check_by, check_columns, check_config, check_threads, check_type,
+                    column_index)
 from ._config import MetricConfig
 
-__all__ = ["officer_metrics", "portfolio_metrics"]
+__all__ = ["officer_metrics", "portfolio_metrics", "derive_snapshot", "officer_metrics_as_of"]
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -148,22 +147,8 @@ def check_day(x: int) -> int:
 # Reading the input
 # ---------------------------------------------------------------------------------------
 
-def _to_table(data: object) -> pa.Table:
-    """Any accepted input as a pyarrow Table."""
-    if isinstance(data, pa.Table):
-        return data
-    if isinstance(data, pa.RecordBatch):
-        return pa.Table.from_batches([data])
-    if isinstance(data, pa.RecordBatchReader):
-        return data.read_all()
-    pandas = sys.modules.get("pandas")  # a DataFrame can only exist if pandas is imported
-    if pandas is not None and isinstance(data, pandas.DataFrame):
-        return pa.Table.from_pandas(data, preserve_index=False)
-    if hasattr(data, "__arrow_c_stream__"):
-        return pa.RecordBatchReader.from_stream(data).read_all()
-    if hasattr(data, "__arrow_c_array__"):
-        return pa.Table.from_batches([pa.record_batch(data)])
-    raise TypeError(UNSUPPORTED_INPUT.format(type(data).__name__))
+#: Any accepted input as a pyarrow Table (shared with the derivation).
+_to_table = as_table
 
 
 def _is_string_like(t: pa.DataType) -> bool:
@@ -577,3 +562,11 @@ def portfolio_metrics(data: Any, *, config: MetricConfig | None = None,
     table = officer_metrics(data, by=(), config=config, threads=threads, columns=columns)
     row: dict[str, object] = table.to_pylist()[0]
     return row
+
+
+# ---------------------------------------------------------------------------------------
+# §5 Loan derivation: raw loans and repayments -> the snapshot above, as of a date
+# ---------------------------------------------------------------------------------------
+# The derivation lives in its own module (it needs the money helpers above, so it is
+# imported last); see metriccore/_reference_derive.py.
+from ._reference_derive import derive_snapshot, officer_metrics_as_of  # noqa: E402

@@ -15,6 +15,7 @@ small and 10 million loans take seconds. It says nothing about any real lender.
 
 from __future__ import annotations
 
+import datetime
 import operator
 from typing import Any
 
@@ -23,7 +24,7 @@ import pyarrow as pa
 
 from metriccore._schema import BOOL_COLUMNS, DAY_COLUMNS, INPUT_COLUMNS
 
-__all__ = ["DEFAULT_SEED", "loan_snapshot"]
+__all__ = ["DEFAULT_SEED", "DEFAULT_AS_OF", "loan_snapshot", "raw_loan_book"]
 
 #: Seed of the embedded default data set (``loan_snapshot``'s default).
 DEFAULT_SEED = 0
@@ -323,3 +324,159 @@ def _chunk(n: int, org: dict[str, Any], rng: np.random.Generator) -> pa.RecordBa
         "loan_age": pa.array(age, pa.int64()),
     }
     return pa.RecordBatch.from_arrays([columns[f.name] for f in _SCHEMA], schema=_SCHEMA)
+
+
+#: The date ``raw_loan_book`` builds its book around (loans disbursed before and after it).
+DEFAULT_AS_OF = datetime.date(2024, 6, 15)
+
+_RAW_LOANS_SCHEMA = pa.schema([
+    pa.field("loan_id", pa.int64(), nullable=False),
+    pa.field("officer_id", pa.int32(), nullable=False),
+    pa.field("branch", pa.dictionary(pa.int32(), pa.string()), nullable=False),
+    pa.field("region", pa.string(), nullable=False),
+    pa.field("loan_amount", pa.float64(), nullable=False),
+    pa.field("interest_rate", pa.float64(), nullable=False),
+    pa.field("fee_amount", pa.float64()),
+    pa.field("loan_term_days", pa.int32(), nullable=False),
+    pa.field("disbursement_date", pa.date32(), nullable=False),
+    pa.field("first_payment_due_date", pa.date32()),
+    pa.field("maturity_date", pa.date32()),
+])
+
+
+def raw_loan_book(n_loans: int, repayments_per_loan: int = 10, n_officers: int = 1000,
+                  seed: int = DEFAULT_SEED, split: bool = True
+                  ) -> tuple[pa.Table, pa.Table]:
+    """Generate deterministic raw ``loans`` and ``repayments`` tables (METRICS.md §5 inputs).
+
+    A weekly-instalment microfinance book like :func:`loan_snapshot`'s, before derivation:
+    loans disbursed over the two years up to :data:`DEFAULT_AS_OF` (1% in the month after
+    it), and about ``n_loans * repayments_per_loan`` repayments in ledger order (sorted by
+    payment date) up to 60 days after :data:`DEFAULT_AS_OF`, so that a derivation as of a
+    date in that range sees past and later payments alike. Each payment pays for the
+    instalments due since the previous one; riskier officers' borrowers pay later, fall
+    short more often and more often stop paying.
+
+    Parameters
+    ----------
+    n_loans : int
+        Number of loans, ``>= 0``.
+    repayments_per_loan : int, default 10
+        Average number of repayments per loan, ``>= 0``.
+    n_officers : int, default 1000
+        Number of loan officers, ``>= 1``.
+    seed : int, default DEFAULT_SEED
+        Seed of the generator, ``>= 0``.
+    split : bool, default True
+        Add the recorded split columns ``principal_paid``, ``interest_paid`` and
+        ``fees_paid``, filled for about 60% of the repayments (null elsewhere).
+
+    Returns
+    -------
+    (loans, repayments) : tuple of pyarrow.Table
+        ``loans``: ``loan_id`` (int64, dense, ascending), ``officer_id`` (int32),
+        ``branch`` (dictionary), ``region`` (string), ``loan_amount`` (float64, whole
+        currency units), ``interest_rate`` (float64, flat over the term),
+        ``fee_amount`` (float64, 2% null), ``loan_term_days`` (int32),
+        ``disbursement_date``, ``first_payment_due_date`` (0.5% null) and
+        ``maturity_date`` (1% null), all date32.
+        ``repayments``: ``loan_id`` (int64; 0.1% refer to no loan), ``payment_date``
+        (date32), ``payment_amount`` (float64, whole cents), the split columns when
+        ``split``, and ``is_reversed`` (bool, 1% true, 5% null).
+    """
+    n_loans = _count("n_loans", n_loans, 0)
+    per_loan = _count("repayments_per_loan", repayments_per_loan, 0)
+    n_officers = _count("n_officers", n_officers, 1)
+    seed = _count("seed", seed, 0)
+    root = np.random.SeedSequence(seed)
+    org_seed, loan_seed, pay_seed = root.spawn(3)
+    org = _organisation(n_officers, np.random.default_rng(org_seed))
+    rng = np.random.default_rng(loan_seed)
+    n = n_loans
+    as_of = (DEFAULT_AS_OF - datetime.date(1970, 1, 1)).days
+
+    # --- loans ---------------------------------------------------------------------------
+    lut = org["officer_lut"]
+    officer = lut[rng.integers(0, lut.size, n)]
+    branch = org["branch_of_officer"][officer]
+    region = org["region_of_branch"][branch]
+    risk = org["officer_risk"][officer]
+    weeks = _WEEKS_LUT[rng.integers(0, _WEEKS_LUT.size, n)]
+    term = 7 * weeks
+    age = rng.integers(0, _MAX_AGE + 1, n)
+    after = rng.random(n) < 0.01                                # disbursed after as_of
+    age[after] = -rng.integers(1, 31, int(after.sum()))
+    disbursed = as_of - age
+    first_due = disbursed + _FIRST_DUE_DAYS
+    maturity = disbursed + term
+    amount = np.rint(rng.lognormal(np.log(100_000.0), 0.6, n) * np.sqrt(weeks / 16.0) / 5_000.0)
+    amount = np.clip(amount * 5_000.0, 20_000.0, 5_000_000.0)
+    rate = np.round(_MONTHLY_FLAT_RATE * term / 30.0, 4)
+    fee = np.rint(amount * _FEE_RATE)
+    interest = np.rint(amount * 100.0 * rate)
+    repayable = amount * 100.0 + interest + fee * 100.0       # minor units
+
+    def date_array(days: np.ndarray, null_share: float) -> pa.Array:
+        mask = rng.random(days.size) < null_share if null_share else None
+        return pa.array(days.astype(np.int32), pa.date32(), mask=mask)
+
+    loans = pa.table({
+        "loan_id": pa.array(100_000 + np.arange(n, dtype=np.int64)),
+        "officer_id": pa.array(officer + 1, pa.int32()),
+        "branch": pa.DictionaryArray.from_arrays(pa.array(branch, pa.int32()),
+                                                 org["branch_names"]),
+        "region": org["region_names"].take(pa.array(region, pa.int32())),
+        "loan_amount": pa.array(amount, pa.float64()),
+        "interest_rate": pa.array(rate, pa.float64()),
+        "fee_amount": pa.array(fee, pa.float64(), mask=rng.random(n) < 0.02),
+        "loan_term_days": pa.array(term, pa.int32()),
+        "disbursement_date": date_array(disbursed, 0.0),
+        "first_payment_due_date": date_array(first_due, 0.005),
+        "maturity_date": date_array(maturity, 0.01),
+    }, schema=_RAW_LOANS_SCHEMA)
+
+    # --- repayments ----------------------------------------------------------------------
+    # The ledger runs to 60 days after DEFAULT_AS_OF. Loan i has n_due instalments due by
+    # then and makes about repayments_per_loan * n_due / mean(n_due) payments, each paying
+    # for the instalments due since the previous one, on the due date of the first of them
+    # plus a delay (longer for riskier officers' borrowers). Some borrowers stop paying
+    # part-way (more so for risky officers) and some payments fall short.
+    rng = np.random.default_rng(pay_seed)
+    end = as_of + 60
+    n_due = np.clip((end - first_due) // 7 + 1, 0, weeks)
+    stops = rng.random(n) < np.minimum(0.05 * risk, 0.6)
+    n_due[stops] = (n_due[stops] * rng.random(int(stops.sum()))).astype(np.int64)
+    mean_due = max(float(n_due.mean()), 1.0) if n else 1.0
+    count = np.minimum(np.rint(per_loan * n_due / mean_due), 3 * n_due).astype(np.int64)
+    m = int(count.sum())
+    loan = np.repeat(np.arange(n, dtype=np.int64), count)
+    j = np.arange(m, dtype=np.int64) - np.repeat(np.cumsum(count) - count, count)  # 0, 1, ..
+    c, d = count[loan], n_due[loan]
+    first_k, next_k = j * d // c, (j + 1) * d // c                   # instalments covered
+    late = np.minimum(rng.geometric(np.clip(0.7 / risk[loan], 0.05, 0.98)) - 1, 40)
+    date = first_due[loan] + 7 * first_k + np.where(rng.random(m) < 0.15, late * 2, 0)
+    pay = np.rint(repayable[loan] * (next_k - first_k) / weeks[loan])  # minor units
+    partial = rng.random(m) < 0.03 * np.minimum(risk[loan], 4.0)
+    pay[partial] = np.rint(pay[partial] * rng.uniform(0.3, 0.95, int(partial.sum())))
+    order = np.argsort(date, kind="stable")                          # ledger order
+    loan, date, pay = loan[order], date[order], pay[order]
+    ids = 100_000 + loan.astype(np.int64)
+    stray = rng.random(m) < 0.001
+    ids[stray] = -1 - rng.integers(0, 1 << 40, int(stray.sum()))
+    columns = {
+        "loan_id": pa.array(ids, pa.int64()),
+        "payment_date": pa.array(date.astype(np.int32), pa.date32()),
+        "payment_amount": pa.array(pay / 100.0, pa.float64()),
+    }
+    if split:
+        share_i = (interest / repayable)[loan]
+        share_f = (fee * 100.0 / repayable)[loan]
+        part_i = np.rint(pay * share_i)
+        part_f = np.rint(pay * share_f)
+        no_split = rng.random(m) >= 0.6
+        columns["principal_paid"] = pa.array((pay - part_i - part_f) / 100.0, mask=no_split)
+        columns["interest_paid"] = pa.array(part_i / 100.0, mask=no_split)
+        columns["fees_paid"] = pa.array(part_f / 100.0, mask=no_split)
+    columns["is_reversed"] = pa.array(rng.random(m) < 0.01, pa.bool_(),
+                                      mask=rng.random(m) < 0.05)
+    return loans, pa.table(columns)

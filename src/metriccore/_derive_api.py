@@ -1,0 +1,367 @@
+"""The loan derivation (METRICS.md §5): raw loans and repayments -> the loan snapshot as of a
+date, with the compiled kernels of ``_derive.pyx``; and the officer metrics of that snapshot.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _derive as D
+from ._args import (LOAN_TOTALS, DerivePlan, as_table, cell_name, check_by, check_config,
+                    check_derive_columns, check_derive_dates, check_holidays, derive_error,
+                    keep_rows, plan_derivation)
+from ._config import MetricConfig
+from ._engine import _executor, officer_metrics, resolve_threads
+from ._schema import (LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY,
+                      snapshot_schema)
+
+__all__ = ["derive_snapshot", "officer_metrics_as_of"]
+
+T = TypeVar("T")
+
+#: Timestamp units per day.
+_PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
+
+#: Rows of loans per checking task; fewest repayment rows worth a scan task of their own.
+_LOAN_TASK_ROWS = 1 << 16
+_MIN_SCAN_ROWS = 1 << 15
+#: Loans per bucket: 2**12 loans' accumulators (64 bytes) and allocation data (32 bytes)
+#: take 384 KiB, which stays in a core's L2 cache while the bucket's payments are added.
+_BUCKET_SHIFT = 12
+#: Repayment rows per wave: the filing buffers of a wave (at most 48 bytes a row) are
+#: reused by the next one, so memory does not grow with the number of repayments.
+_WAVE_ROWS = 1 << 21
+#: Scan and apply tasks per thread: adjacent rows cost alike, so a few equal ranges per
+#: thread, taken in turn, keep the threads evenly busy.
+_TASKS_PER_THREAD = 4
+
+
+# ----------------------------------------------------------------------------------------
+# Columns -> flat Arrow arrays the kernels read in place
+# ----------------------------------------------------------------------------------------
+def _one_array(column: pa.ChunkedArray) -> pa.Array:
+    """The column as one array: zero-copy when it has one chunk, else concatenated."""
+    if column.num_chunks == 1:
+        return column.chunk(0)
+    if column.num_chunks == 0:
+        return pa.array([], type=column.type)
+    return column.combine_chunks()
+
+
+def _normalise(arr: pa.Array) -> pa.Array:
+    """Decode what the kernels do not read directly: dictionaries (ids), string views, and
+    time zones (a zoned timestamp becomes its local wall-clock time)."""
+    t = arr.type
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_decode()
+        t = arr.type
+    if pa.types.is_string_view(t):
+        arr = arr.cast(pa.large_string())
+    elif pa.types.is_timestamp(t) and t.tz is not None:
+        arr = pc.local_timestamp(arr)
+    return arr
+
+
+def _spec(arr: pa.Array) -> tuple:
+    """The column spec of ``Derivation``: kind, layout and buffer addresses."""
+    t = arr.type
+    bufs = arr.buffers()
+    validity = bufs[0].address if arr.null_count and bufs[0] is not None else 0
+    values = bufs[1].address if len(bufs) > 1 and bufs[1] is not None else 0
+    chars = width = scale = per_day = 0
+    signed = False
+    if pa.types.is_integer(t):
+        kind, width, signed = D.KIND_INT, t.bit_width // 8, pa.types.is_signed_integer(t)
+    elif pa.types.is_float64(t):
+        kind = D.KIND_FLOAT64
+    elif pa.types.is_float32(t):
+        kind = D.KIND_FLOAT32
+    elif pa.types.is_decimal128(t):
+        kind, scale = D.KIND_DECIMAL, t.scale
+    elif pa.types.is_boolean(t):
+        kind = D.KIND_BOOL
+    elif pa.types.is_date32(t):
+        kind = D.KIND_DATE32
+    elif pa.types.is_date64(t):
+        kind, per_day = D.KIND_UNITS64, 86_400_000
+    elif pa.types.is_timestamp(t):
+        kind, per_day = D.KIND_UNITS64, _PER_DAY[t.unit]
+    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        kind = D.KIND_STRING if pa.types.is_string(t) else D.KIND_LARGE_STRING
+        chars = bufs[2].address if bufs[2] is not None else 0
+    else:  # excluded by the type checks of plan_derivation
+        raise AssertionError(f"unexpected column type {t}")
+    return (kind, width, signed, scale, per_day, arr.offset, len(arr), validity, values, chars)
+
+
+def _columns(table: pa.Table, columns: dict[str, str], roles: Sequence[str],
+             keep: list) -> list[tuple | None]:
+    specs: list[tuple | None] = []
+    for role in roles:
+        if role not in columns:
+            specs.append(None)
+            continue
+        arr = _normalise(_one_array(table.column(columns[role])))
+        keep.append(arr)
+        specs.append(_spec(arr))
+    return specs
+
+
+def _weekday_holidays(days: Iterable[int]) -> np.ndarray:
+    """The holidays that fall on Monday-Friday (1970-01-01, day 0, was a Thursday)."""
+    return np.array([d for d in days if (d + 3) % 7 < 5], dtype=np.int32)
+
+
+# ----------------------------------------------------------------------------------------
+# Threads
+# ----------------------------------------------------------------------------------------
+def _parallel(tasks: list[Callable[[], T]], threads: int) -> list[T]:
+    """Run ``tasks`` on up to ``threads`` workers, the calling thread being one of them;
+    the results in task order. The tasks release the GIL while they work."""
+    results: list[Any] = [None] * len(tasks)
+    workers = max(1, min(threads, len(tasks)))
+    queue = iter(range(len(tasks)))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = next(queue, None)
+            if i is None:
+                return
+            results[i] = tasks[i]()
+
+    if workers == 1:
+        worker()
+    else:
+        pool = _executor(workers - 1)
+        futures = [pool.submit(worker) for _ in range(workers - 1)]
+        worker()
+        for f in futures:
+            f.result()
+    return results
+
+
+def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
+    parts = max(1, min(parts, n)) if n else 1
+    bounds = [n * i // parts for i in range(parts + 1)]
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+# ----------------------------------------------------------------------------------------
+# Errors found by the kernels -> the exceptions the reference raises
+# ----------------------------------------------------------------------------------------
+def _value_text(table: pa.Table, column: str, row: int) -> object:
+    return table.column(column)[row].as_py()
+
+
+def _loans_error(err: tuple, plan: DerivePlan, loans: pa.Table) -> Exception:
+    row, col, code, extra = err
+    reason = D.ERROR_REASONS[code]
+    if col >= len(LOAN_ROLES):  # a derived amount of the row
+        return derive_error(reason, f"loans row {row}")
+    column = plan.loan_columns[LOAN_ROLES[col]]
+    fmt: dict[str, object] = {}
+    if reason == "duplicate":
+        fmt["first"] = extra
+    elif reason == "date_parse":
+        fmt["text"] = _value_text(loans, column, row)
+    return derive_error(reason, cell_name("loans", column, row), **fmt)
+
+
+def _repayments_error(err: tuple, plan: DerivePlan, repayments: pa.Table) -> Exception:
+    row, col, code, _ = err
+    reason = D.ERROR_REASONS[code]
+    if col == D.REPAYMENT_ALLOC_COLUMN:
+        return derive_error(reason, f"repayments row {row}", part=D.ALLOC_PARTS[code])
+    column = plan.repayment_columns[REPAYMENT_ROLES[col]]
+    fmt = {"text": _value_text(repayments, column, row)} if reason == "date_parse" else {}
+    return derive_error(reason, cell_name("repayments", column, row), **fmt)
+
+
+# ----------------------------------------------------------------------------------------
+# Output
+# ----------------------------------------------------------------------------------------
+def _bitmap(mask: np.ndarray) -> pa.Buffer:
+    return pa.py_buffer(np.packbits(mask, bitorder="little"))
+
+
+def _snapshot_array(out: dict[str, np.ndarray], name: str, t: pa.DataType,
+                    nullable: bool) -> pa.Array:
+    values = out[name]
+    n = len(values)
+    if pa.types.is_boolean(t):
+        return pa.Array.from_buffers(t, n, [None, _bitmap(values)], null_count=0)
+    if nullable:
+        valid = out[name + "_valid"]
+        if not valid.all():
+            return pa.Array.from_buffers(t, n, [_bitmap(valid), pa.py_buffer(values)])
+    return pa.Array.from_buffers(t, n, [None, pa.py_buffer(values)], null_count=0)
+
+
+# ----------------------------------------------------------------------------------------
+# Public API
+# ----------------------------------------------------------------------------------------
+def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: Any = None,
+                    roll_from: Any = None, holidays: Any = None,
+                    config: MetricConfig | None = None, threads: int | None = None,
+                    columns: Mapping[str, str] | None = None) -> pa.Table:
+    """The loan snapshot as of ``as_of``, derived from raw loans and repayments
+    (METRICS.md §5).
+
+    Parameters
+    ----------
+    loans : Arrow-compatible table
+        One row per loan: ``loan_id`` (integer or string, unique), ``loan_amount`` (money),
+        ``interest_rate`` (float64/float32, flat over the term), ``fee_amount`` (money, null
+        is 0), ``loan_term_days`` (integer), ``disbursement_date``,
+        ``first_payment_due_date`` and ``maturity_date`` (date32, date64, timestamp or
+        ``YYYY-MM-DD`` strings; the last two may be null), and any other columns (keys such
+        as ``officer_id``), which are carried through unchanged. A pyarrow Table,
+        RecordBatch or RecordBatchReader, a pandas DataFrame, or anything exporting
+        ``__arrow_c_stream__`` / ``__arrow_c_array__`` (polars, DuckDB).
+    repayments : Arrow-compatible table
+        One row per payment, in any order: ``loan_id``, ``payment_date``,
+        ``payment_amount`` (money, not negative), optionally the recorded split
+        ``principal_paid``, ``interest_paid``, ``fees_paid`` (all three or none) and
+        ``is_reversed`` (bool, null is false).
+    as_of : date
+        ``datetime.date``, an ISO ``YYYY-MM-DD`` string, ``numpy.datetime64`` or a pyarrow
+        date scalar (so are the other dates).
+    period_start : date, optional
+        Start of the collection window of ``interest_collected`` / ``fees_collected``;
+        default: the first day of as_of's month. Not after as_of.
+    roll_from : date, optional
+        Date of ``previous_dpd``; default: as_of - 30 days. Not after as_of.
+    holidays : iterable of dates, optional
+        Days that are not business days (weekend days in it change nothing).
+    config : MetricConfig, optional
+        Only ``money_scale`` is used here.
+    threads : int, optional
+        Worker threads; default ``METRICCORE_NUM_THREADS`` or the number of CPUs. The
+        result is bitwise identical for every thread count.
+    columns : mapping, optional
+        ``{role: column name}`` for raw columns named differently (roles: the column names
+        above; ``loan_id`` names the id column of both tables).
+
+    Returns
+    -------
+    pyarrow.Table
+        One row per loan disbursed on or before as_of, in the order of ``loans``: the id
+        column and every column of ``loans`` that is not a §5 input, unchanged, then
+        ``current_dpd``, ``previous_dpd``, ``fimr_tagged``, ``principal_outstanding``,
+        ``interest_collected``, ``fees_collected``, ``fees_due``, ``outstanding_balance``,
+        ``amount_due_7d``, ``days_since_last_repayment``, ``loan_age`` (money as float64
+        currency units, days as int64). The schema metadata ``unknown_repayments`` counts
+        the repayments whose loan_id is not in loans.
+
+    Raises
+    ------
+    ValueError
+        A missing column, a null or duplicate ``loan_id``, a null ``loan_amount``,
+        ``interest_rate`` or ``loan_term_days``, a negative term or payment, an unparseable
+        or out-of-range date, NaN or infinite money, a bad option. The message names the
+        table, the column and the 0-based row.
+    TypeError
+        A column of an unaccepted Arrow type, or an option of the wrong type.
+    OverflowError
+        A value or a derived amount that does not fit int64 minor units.
+    """
+    cfg = check_config(config)
+    nthreads = resolve_threads(threads)
+    roles, named = check_derive_columns(columns)
+    as_of_day, period_day, roll_day = check_derive_dates(as_of, period_start, roll_from)
+    holiday_days = _weekday_holidays(check_holidays(holidays))
+    loans_t = as_table(loans)
+    repayments_t = as_table(repayments)
+    plan = plan_derivation(loans_t.schema, repayments_t.schema, roles, named)
+    n_loans, n_rep = loans_t.num_rows, repayments_t.num_rows
+    if n_loans >= 2**31:
+        raise ValueError(f"loans has {n_loans} rows; at most 2**31 - 1 are supported")
+
+    keep: list[pa.Array] = []  # the arrays whose buffers the kernels read
+    scale = cfg.money_scale
+    job = D.Derivation(_columns(loans_t, plan.loan_columns, LOAN_ROLES, keep),
+                       _columns(repayments_t, plan.repayment_columns, REPAYMENT_ROLES, keep),
+                       n_loans, n_rep, (10**scale, scale, as_of_day, period_day, roll_day),
+                       holiday_days)
+
+    # 1. loans: checks and amounts in parallel with the id index
+    tasks: list[Callable[[], Any]] = [job.build_index]
+    tasks += [lambda lo=lo, hi=hi: job.loans_pass(lo, hi)
+              for lo, hi in _ranges(n_loans, -(-n_loans // _LOAN_TASK_ROWS))]
+    errors = [e for e in _parallel(tasks, nthreads) if e is not None]
+    if errors:
+        raise _loans_error(min(errors, key=lambda e: (e[0], e[1])), plan, loans_t)
+
+    # 2. where each loan of the snapshot goes in the output
+    in_snapshot = job.prepare_output()
+
+    # 3. + 4. repayments in waves of consecutive rows. A wave's rows are cut into a few
+    # ranges per thread, read sequentially (look up, check, file the counted payments by
+    # bucket of loans); then per bucket the wave's payments are allocated and added to
+    # their loans. The filing memory of a wave is reused by the next one.
+    n_tasks = max(1, min(_TASKS_PER_THREAD * nthreads, -(-min(n_rep, _WAVE_ROWS)
+                                                          // _MIN_SCAN_ROWS)))
+    n_buckets = job.start_scan(n_tasks, _BUCKET_SHIFT)
+    bucket_ranges = _ranges(n_buckets, _TASKS_PER_THREAD * nthreads)
+    unknown = 0
+    bad_rows: list[tuple] = []
+    for start in range(0, n_rep, _WAVE_ROWS):
+        ranges = _ranges(min(_WAVE_ROWS, n_rep - start), n_tasks)
+        scans = _parallel([lambda t=t, lo=start + lo, hi=start + hi: job.scan(t, lo, hi)
+                           for t, (lo, hi) in enumerate(ranges)], nthreads)
+        unknown += sum(count for count, _ in scans)
+        bad_rows += [error for _, error in scans if error is not None]
+        bad_rows += [e for e in _parallel([lambda lo=lo, hi=hi: job.apply(lo, hi)
+                                           for lo, hi in bucket_ranges], nthreads)
+                     if e is not None]
+        job.next_wave()
+        if bad_rows:  # every later row is beyond the errors found: none can come first
+            break
+    job.release()
+    if bad_rows:
+        raise _repayments_error(min(bad_rows, key=lambda e: (e[0], e[1])), plan, repayments_t)
+
+    # 5. the snapshot columns, per bucket of loans
+    bad_loans = [e for e in _parallel([lambda lo=lo, hi=hi: job.finish(lo, hi)
+                                       for lo, hi in bucket_ranges], nthreads) if e is not None]
+    if bad_loans:
+        row, which = min(bad_loans)
+        raise derive_error("total_overflow", f"loans row {row}", what=LOAN_TOTALS[which])
+    del keep
+
+    front = keep_rows(loans_t.select(plan.output_columns), in_snapshot)
+    arrays: list[Any] = list(front.columns)
+    arrays += [_snapshot_array(job.out, name, t, nullable)
+               for name, t, nullable in SNAPSHOT_COLUMNS]
+    schema = snapshot_schema(list(front.schema), unknown)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def officer_metrics_as_of(loans: Any, repayments: Any, as_of: Any,
+                          by: str | Sequence[str] = "officer_id", *, period_start: Any = None,
+                          roll_from: Any = None, holidays: Any = None,
+                          config: MetricConfig | None = None, threads: int | None = None,
+                          columns: Mapping[str, str] | None = None) -> pa.Table:
+    """Officer metrics as of a date, straight from raw loans and repayments.
+
+    ``derive_snapshot(loans, repayments, as_of, ...)`` followed by
+    ``officer_metrics(snapshot, by, config=config, threads=threads)``; ``columns`` maps the
+    raw columns (the snapshot has the standard names). The result carries the
+    ``unknown_repayments`` schema metadata of the snapshot. See :func:`derive_snapshot` and
+    :func:`metriccore.officer_metrics` for the parameters and errors.
+    """
+    check_by(by)
+    snapshot = derive_snapshot(loans, repayments, as_of, period_start=period_start,
+                               roll_from=roll_from, holidays=holidays, config=config,
+                               threads=threads, columns=columns)
+    result = officer_metrics(snapshot, by, config=config, threads=threads)
+    unknown = snapshot.schema.metadata[UNKNOWN_REPAYMENTS_KEY.encode()]
+    return result.replace_schema_metadata({UNKNOWN_REPAYMENTS_KEY: unknown})
