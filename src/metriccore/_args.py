@@ -271,12 +271,13 @@ EXPECTED_DATE = "expected date32, date64, timestamp, string, large_string or str
 
 
 def _is_string_like(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t)
+                or pa.types.is_string_view(t))
 
 
 def _is_money(t: pa.DataType) -> bool:
-    return (pa.types.is_float64(t) or pa.types.is_float32(t) or pa.types.is_decimal128(t)
-            or pa.types.is_integer(t))
+    return bool(pa.types.is_float64(t) or pa.types.is_float32(t) or pa.types.is_decimal128(t)
+                or pa.types.is_integer(t))
 
 
 def id_family(t: pa.DataType) -> str | None:

@@ -5,6 +5,7 @@ date, with the compiled kernels of ``_derive.pyx``; and the officer metrics of t
 from __future__ import annotations
 
 import threading
+from functools import partial
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -68,7 +69,7 @@ def _normalise(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def _spec(arr: pa.Array) -> tuple:
+def _spec(arr: pa.Array) -> D.ColumnSpec:
     """The column spec of ``Derivation``: kind, layout and buffer addresses."""
     t = arr.type
     bufs = arr.buffers()
@@ -101,8 +102,8 @@ def _spec(arr: pa.Array) -> tuple:
 
 
 def _columns(table: pa.Table, columns: dict[str, str], roles: Sequence[str],
-             keep: list) -> list[tuple | None]:
-    specs: list[tuple | None] = []
+             keep: list[pa.Array]) -> list[D.ColumnSpec | None]:
+    specs: list[D.ColumnSpec | None] = []
     for role in roles:
         if role not in columns:
             specs.append(None)
@@ -161,7 +162,7 @@ def _value_text(table: pa.Table, column: str, row: int) -> object:
     return table.column(column)[row].as_py()
 
 
-def _loans_error(err: tuple, plan: DerivePlan, loans: pa.Table) -> Exception:
+def _loans_error(err: D.RowError, plan: DerivePlan, loans: pa.Table) -> Exception:
     row, col, code, extra = err
     reason = D.ERROR_REASONS[code]
     if col >= len(LOAN_ROLES):  # a derived amount of the row
@@ -175,7 +176,7 @@ def _loans_error(err: tuple, plan: DerivePlan, loans: pa.Table) -> Exception:
     return derive_error(reason, cell_name("loans", column, row), **fmt)
 
 
-def _repayments_error(err: tuple, plan: DerivePlan, repayments: pa.Table) -> Exception:
+def _repayments_error(err: D.RowError, plan: DerivePlan, repayments: pa.Table) -> Exception:
     row, col, code, _ = err
     reason = D.ERROR_REASONS[code]
     if col == D.REPAYMENT_ALLOC_COLUMN:
@@ -294,7 +295,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
 
     # 1. loans: checks and amounts in parallel with the id index
     tasks: list[Callable[[], Any]] = [job.build_index]
-    tasks += [lambda lo=lo, hi=hi: job.loans_pass(lo, hi)
+    tasks += [partial(job.loans_pass, lo, hi)
               for lo, hi in _ranges(n_loans, -(-n_loans // _LOAN_TASK_ROWS))]
     errors = [e for e in _parallel(tasks, nthreads) if e is not None]
     if errors:
@@ -312,14 +313,14 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     n_buckets = job.start_scan(n_tasks, _BUCKET_SHIFT)
     bucket_ranges = _ranges(n_buckets, _TASKS_PER_THREAD * nthreads)
     unknown = 0
-    bad_rows: list[tuple] = []
+    bad_rows: list[D.RowError] = []
     for start in range(0, n_rep, _WAVE_ROWS):
         ranges = _ranges(min(_WAVE_ROWS, n_rep - start), n_tasks)
-        scans = _parallel([lambda t=t, lo=start + lo, hi=start + hi: job.scan(t, lo, hi)
+        scans = _parallel([partial(job.scan, t, start + lo, start + hi)
                            for t, (lo, hi) in enumerate(ranges)], nthreads)
         unknown += sum(count for count, _ in scans)
         bad_rows += [error for _, error in scans if error is not None]
-        bad_rows += [e for e in _parallel([lambda lo=lo, hi=hi: job.apply(lo, hi)
+        bad_rows += [e for e in _parallel([partial(job.apply, lo, hi)
                                            for lo, hi in bucket_ranges], nthreads)
                      if e is not None]
         job.next_wave()
@@ -330,7 +331,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
         raise _repayments_error(min(bad_rows, key=lambda e: (e[0], e[1])), plan, repayments_t)
 
     # 5. the snapshot columns, per bucket of loans
-    bad_loans = [e for e in _parallel([lambda lo=lo, hi=hi: job.finish(lo, hi)
+    bad_loans = [e for e in _parallel([partial(job.finish, lo, hi)
                                        for lo, hi in bucket_ranges], nthreads) if e is not None]
     if bad_loans:
         row, which = min(bad_loans)

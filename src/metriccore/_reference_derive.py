@@ -89,11 +89,12 @@ class _Bad(Exception):
     def __init__(self, reason: str, **fmt: object) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.fmt = fmt
+        self.fmt: dict[str, Any] = fmt
 
 
 def _money_converter(t: pa.DataType, scale: int) -> Callable[[Any], int]:
     """Python value -> exact minor units (§1), raising _Bad for NaN, too big, overflow."""
+    convert: Callable[[Any, int], int]
     if pa.types.is_floating(t):
         convert = float_to_minor
     elif pa.types.is_decimal(t):
@@ -132,7 +133,7 @@ def _checked_day(day: int) -> int:
     return day
 
 
-def _date_values(column: pa.ChunkedArray) -> tuple[list, Callable[[Any], int]]:
+def _date_values(column: pa.ChunkedArray) -> tuple[list[Any], Callable[[Any], int]]:
     """The raw values of a date column and a function turning one into a day number
     (days since 1970-01-01); nulls stay None. Timestamps are floored to the day; a
     timestamp with a time zone gives its local calendar date."""
@@ -167,7 +168,7 @@ def _date_values(column: pa.ChunkedArray) -> tuple[list, Callable[[Any], int]]:
     return column.to_pylist(), parse
 
 
-def _read(values: list, convert: Callable[[Any], Any] | None, row: int) -> Any:
+def _read(values: list[Any], convert: Callable[[Any], Any] | None, row: int) -> Any:
     """One value converted (None stays None)."""
     x = values[row]
     if x is None or convert is None:
@@ -421,6 +422,7 @@ def _snapshot_row(loan: _Loan, d: _Dates) -> dict[str, Any]:
     fimr_tagged = loan.first_due is None or (
         loan.first_due < d.as_of and not any(p.date <= loan.first_due for p in payments))
 
+    assert loan.disbursed is not None  # loans in the snapshot were disbursed (§5.1)
     return {
         "current_dpd": days_past_due(loan, d.as_of, paid, d.holidays),
         "previous_dpd": (None if loan.disbursed > d.roll_from

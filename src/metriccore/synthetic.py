@@ -390,7 +390,7 @@ def raw_loan_book(n_loans: int, repayments_per_loan: int = 10, n_officers: int =
     seed = _count("seed", seed, 0)
     root = np.random.SeedSequence(seed)
     org_seed, loan_seed, pay_seed = root.spawn(3)
-    org = _organisation(n_officers, np.random.default_rng(org_seed))
+    org: dict[str, Any] = _organisation(n_officers, np.random.default_rng(org_seed))
     rng = np.random.default_rng(loan_seed)
     n = n_loans
     as_of = (DEFAULT_AS_OF - datetime.date(1970, 1, 1)).days
