@@ -88,6 +88,36 @@ def _same(got: pa.Table, want: pa.Table, full: bool, what: str) -> None:
         S.assert_tables_identical(got, want, what)
 
 
+def _run_callers(caller, drops: queue.SimpleQueue, errors: list[str], counts: list[int],
+                 start: threading.Barrier, what: str) -> None:
+    """Run ``caller(i)`` on N_THREADS threads (plus two droppers for ``drops``) and check:
+    no hang, no error, every call made, all within TIME_LIMIT_S."""
+    stop = threading.Event()
+    workers = [threading.Thread(target=caller, args=(i,), daemon=True, name=f"caller-{i}")
+               for i in range(N_THREADS)]
+    droppers = [threading.Thread(target=_dropper, args=(drops, stop), daemon=True)
+                for _ in range(2)]
+    for t in workers + droppers:
+        t.start()
+    t0 = time.perf_counter()
+    start.wait()
+    deadline = t0 + 2 * TIME_LIMIT_S
+    for t in workers:
+        t.join(timeout=max(0.0, deadline - time.perf_counter()))
+    elapsed = time.perf_counter() - t0
+    stop.set()
+    hung = [t.name for t in workers if t.is_alive()]
+    if hung:
+        faulthandler.dump_traceback(all_threads=True)
+        pytest.fail(f"deadlock or hang: {hung} still running after {elapsed:.0f} s")
+    for t in droppers:
+        t.join(timeout=5)
+    assert not errors, f"{len(errors)} thread(s) failed; first:\n{errors[0]}"
+    assert counts == [CALLS_PER_THREAD] * N_THREADS
+    print(f"\n{what}: {N_THREADS} threads x {CALLS_PER_THREAD} calls in {elapsed:.1f} s")
+    assert elapsed < TIME_LIMIT_S, f"{N_THREADS * CALLS_PER_THREAD} calls took {elapsed:.1f} s"
+
+
 @pytest.fixture(scope="module")
 def shared_inputs():
     """(name, data, kwargs, expected) of inputs that every thread uses at once."""
@@ -131,7 +161,6 @@ def test_concurrent_officer_metrics(shared_inputs):
     errors: list[str] = []
     counts = [0] * N_THREADS
     drops: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
     start = threading.Barrier(N_THREADS + 1)
 
     def caller(i: int) -> None:
@@ -157,29 +186,7 @@ def test_concurrent_officer_metrics(shared_inputs):
         except BaseException:
             errors.append(f"thread {i}, call {counts[i]}:\n{traceback.format_exc()}")
 
-    workers = [threading.Thread(target=caller, args=(i,), daemon=True, name=f"caller-{i}")
-               for i in range(N_THREADS)]
-    droppers = [threading.Thread(target=_dropper, args=(drops, stop), daemon=True)
-                for _ in range(2)]
-    for t in workers + droppers:
-        t.start()
-    t0 = time.perf_counter()
-    start.wait()
-    deadline = t0 + 2 * TIME_LIMIT_S
-    for t in workers:
-        t.join(timeout=max(0.0, deadline - time.perf_counter()))
-    elapsed = time.perf_counter() - t0
-    stop.set()
-    hung = [t.name for t in workers if t.is_alive()]
-    if hung:
-        faulthandler.dump_traceback(all_threads=True)
-        pytest.fail(f"deadlock or hang: {hung} still running after {elapsed:.0f} s")
-    for t in droppers:
-        t.join(timeout=5)
-    assert not errors, f"{len(errors)} thread(s) failed; first:\n{errors[0]}"
-    assert counts == [CALLS_PER_THREAD] * N_THREADS
-    print(f"\n{N_THREADS} threads x {CALLS_PER_THREAD} calls in {elapsed:.1f} s")
-    assert elapsed < TIME_LIMIT_S, f"{N_THREADS * CALLS_PER_THREAD} calls took {elapsed:.1f} s"
+    _run_callers(caller, drops, errors, counts, start, "officer_metrics")
 
 
 def test_concurrent_derive_snapshot():
@@ -205,7 +212,6 @@ def test_concurrent_derive_snapshot():
     errors: list[str] = []
     counts = [0] * N_THREADS
     drops: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
     start = threading.Barrier(N_THREADS + 1)
 
     def caller(i: int) -> None:
@@ -228,29 +234,7 @@ def test_concurrent_derive_snapshot():
         except BaseException:
             errors.append(f"thread {i}, call {counts[i]}:\n{traceback.format_exc()}")
 
-    workers = [threading.Thread(target=caller, args=(i,), daemon=True, name=f"derive-{i}")
-               for i in range(N_THREADS)]
-    droppers = [threading.Thread(target=_dropper, args=(drops, stop), daemon=True)
-                for _ in range(2)]
-    for t in workers + droppers:
-        t.start()
-    t0 = time.perf_counter()
-    start.wait()
-    deadline = t0 + 2 * TIME_LIMIT_S
-    for t in workers:
-        t.join(timeout=max(0.0, deadline - time.perf_counter()))
-    elapsed = time.perf_counter() - t0
-    stop.set()
-    hung = [t.name for t in workers if t.is_alive()]
-    if hung:
-        faulthandler.dump_traceback(all_threads=True)
-        pytest.fail(f"deadlock or hang: {hung} still running after {elapsed:.0f} s")
-    for t in droppers:
-        t.join(timeout=5)
-    assert not errors, f"{len(errors)} thread(s) failed; first:\n{errors[0]}"
-    assert counts == [CALLS_PER_THREAD] * N_THREADS
-    print(f"\nderive_snapshot: {N_THREADS} threads x {CALLS_PER_THREAD} calls in {elapsed:.1f} s")
-    assert elapsed < TIME_LIMIT_S, f"{N_THREADS * CALLS_PER_THREAD} calls took {elapsed:.1f} s"
+    _run_callers(caller, drops, errors, counts, start, "derive_snapshot")
 
 
 POOL_RACE = textwrap.dedent("""
