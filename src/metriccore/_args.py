@@ -73,9 +73,10 @@ def check_by(by: object) -> list[str]:
     return names
 
 
-def check_columns(columns: object) -> dict[str, str]:
-    """Map every role of the snapshot to the name of the input column that plays it."""
-    names = {role: role for role in INPUT_COLUMNS}
+def _role_mapping(columns: object, roles: Sequence[str]) -> dict[str, str]:
+    """Map every role in ``roles`` to the column playing it: ``columns`` overrides the
+    default name (the role itself); an unknown role or a non-str name is an error."""
+    names = {role: role for role in roles}
     if columns is None:
         return names
     if not isinstance(columns, Mapping):
@@ -83,11 +84,16 @@ def check_columns(columns: object) -> dict[str, str]:
     for role, name in columns.items():
         if role not in names:
             raise ValueError(f"unknown column role {role!r}; expected one of "
-                             + ", ".join(INPUT_COLUMNS))
+                             + ", ".join(roles))
         if not isinstance(name, str):
             raise TypeError(f"columns[{role!r}] must be a str, got {type(name).__name__}")
         names[role] = name
     return names
+
+
+def check_columns(columns: object) -> dict[str, str]:
+    """Map every role of the snapshot to the name of the input column that plays it."""
+    return _role_mapping(columns, INPUT_COLUMNS)
 
 
 def column_index(names: list[str], name: str, role: str | None, source: str = "input") -> int:
@@ -247,19 +253,9 @@ def check_derive_columns(columns: object) -> tuple[dict[str, str], frozenset[str
     repayments column named explicitly must exist). ``loan_id`` names the id column of
     both tables.
     """
-    names = {role: role for role in DERIVE_ROLES}
-    if columns is None:
-        return names, frozenset()
-    if not isinstance(columns, Mapping):
-        raise TypeError(f"columns must be a mapping or None, got {type(columns).__name__}")
-    for role, name in columns.items():
-        if role not in names:
-            raise ValueError(f"unknown column role {role!r}; expected one of "
-                             + ", ".join(DERIVE_ROLES))
-        if not isinstance(name, str):
-            raise TypeError(f"columns[{role!r}] must be a str, got {type(name).__name__}")
-        names[role] = name
-    return names, frozenset(columns)
+    names = _role_mapping(columns, DERIVE_ROLES)
+    # _role_mapping accepted ``columns``: None or a mapping of role names
+    return names, frozenset(columns) if isinstance(columns, Mapping) else frozenset()
 
 
 assert set(DERIVE_ROLES) == set(LOAN_ROLES) | set(REPAYMENT_ROLES)
