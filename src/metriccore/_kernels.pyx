@@ -44,8 +44,9 @@ cdef extern from "_mc_support.h" nogil:
     int64_t mc_fetch_add(int64_t* p, int64_t v)
     int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
     double mc_round_half_even(double x)
-    int mc_f64_minor_fast(const double* x, int64_t n, double p, int64_t* out)
-    int mc_f32_minor_fast(const float* x, int64_t n, double p, int64_t* out)
+    int mc_f64_minor_fast(const double* x, int64_t n, double p, int64_t* out, double* mag)
+    int mc_f32_minor_fast(const float* x, int64_t n, double p, int64_t* out, double* mag)
+    double mc_mag_i64(const int64_t* x, int64_t n)
 
 
 #: Rows per chunk: the unit of work a thread takes. Small enough that the per-chunk
@@ -112,6 +113,33 @@ cdef enum:
     A_SDAYS = 23
     A_SAGE = 25
     NACC = 27
+
+# The hot record of one group (16 int64 = two cache lines): the 5 counts, then the 11 sums
+# as plain int64 in the order of their exact pairs (sum k pairs with A_PORT + 2 * (k - H_PORT)).
+# Plain adds are exact while the worker's ``budget`` (a bound on |any hot sum|) stays below
+# HOT_LIMIT; ``part_fold`` moves hot records into the exact pairs and resets the budget.
+cdef enum:
+    H_LOANS = 0
+    H_FIRST = 1
+    H_ACTIVE = 2
+    H_NDAYS = 3
+    H_NAGE = 4
+    H_PORT = 5
+    H_D16 = 6
+    H_PAR = 7
+    H_PREV16 = 8
+    H_ROLLED = 9
+    H_DUE7 = 10
+    H_INTC = 11
+    H_FEEC = 12
+    H_FEED = 13
+    H_SDAYS = 14
+    H_SAGE = 15
+    NHOT = 16
+
+#: 2**62: the bound is summed in float64 (relative error far below 2**-30 over any
+#: realistic number of chunks), so staying below 2**62 keeps every hot sum inside int64.
+DEF HOT_LIMIT = 4611686018427387904.0
 
 #: Output aggregates in METRICS.md §7 order: (accumulator slot, is an exact pair).
 cdef int[16] OUT_SLOT = [A_LOANS, A_FIRST, A_PORT, A_D16, A_PAR, A_PREV16, A_ROLLED, A_DUE7,
@@ -184,6 +212,19 @@ cdef inline uint64_t hash_bytes(const char* p, int64_t n) noexcept nogil:
         memcpy(&w, p + i, n - i)
         h = mix64(h ^ w ^ (<uint64_t>0xff << 56))
     return h
+
+
+#: SPREAD[b]: the 8 bytes (in memory order) holding bit k of ``b`` in byte k: a bitmap byte
+#: turned into eight 0/1 bytes with one table load.
+cdef uint64_t[256] SPREAD
+cdef void _init_spread() noexcept:
+    cdef int b, k
+    cdef uint8_t bytes8[8]
+    for b in range(256):
+        for k in range(8):
+            bytes8[k] = (b >> k) & 1
+        memcpy(&SPREAD[b], bytes8, 8)
+_init_spread()
 
 
 cdef inline bint bit_at(const uint8_t* bm, int64_t i) noexcept nogil:
@@ -299,7 +340,10 @@ cdef struct Part:
     int64_t* gkeys            # cap * n_keys codes
     uint32_t* gnull           # null bit mask of each group's key
     uint64_t* ghash
-    int64_t* acc              # cap * NACC
+    int64_t* acc              # cap * NACC exact accumulators
+    int64_t* hot              # cap * NHOT, 64-byte aligned (inside hot_raw)
+    void* hot_raw
+    double budget             # bound on |every hot sum| since the last fold
     int32_t* slots            # group table: -1 empty, else group id
     int64_t mask
     int32_t* direct           # one key: group id of small non-negative codes, -1 unseen
@@ -317,6 +361,7 @@ cdef void part_free(Part* t) noexcept nogil:
     free(t.gnull)
     free(t.ghash)
     free(t.acc)
+    free(t.hot_raw)
     free(t.slots)
     free(t.direct)
     memset(t, 0, sizeof(Part))
@@ -342,6 +387,7 @@ cdef int part_rehash(Part* t, int64_t nslots) noexcept nogil:
 cdef int part_grow(Part* t) noexcept nogil:
     cdef int64_t newcap = 64 if t.cap == 0 else 2 * t.cap
     cdef void* q
+    cdef int64_t* hot
     cdef int nk = t.n_keys if t.n_keys > 0 else 1
     if newcap > 2147483647:
         return -1
@@ -362,8 +408,38 @@ cdef int part_grow(Part* t) noexcept nogil:
         return -1
     t.acc = <int64_t*>q
     memset(t.acc + t.cap * NACC, 0, (newcap - t.cap) * NACC * sizeof(int64_t))
+    # Hot records stay 64-byte aligned so that each spans exactly two cache lines.
+    q = malloc(newcap * NHOT * sizeof(int64_t) + 64)
+    if q == NULL:
+        return -1
+    hot = <int64_t*>((<uintptr_t>q + 63) & ~(<uintptr_t>63))
+    if t.cap > 0:
+        memcpy(hot, t.hot, t.cap * NHOT * sizeof(int64_t))
+    memset(hot + t.cap * NHOT, 0, (newcap - t.cap) * NHOT * sizeof(int64_t))
+    free(t.hot_raw)
+    t.hot_raw = q
+    t.hot = hot
     t.cap = newcap
     return 0
+
+
+cdef void part_fold(Part* t) noexcept nogil:
+    """Add every hot record into the exact accumulators and clear it."""
+    cdef int64_t g, k
+    cdef int64_t* h
+    cdef int64_t* a
+    if t.budget == 0.0:
+        return
+    for g in range(t.G):
+        h = t.hot + g * NHOT
+        a = t.acc + g * NACC
+        for k in range(H_PORT):
+            a[k] += h[k]
+        for k in range(H_PORT, NHOT):
+            mc_acc_add(a + A_PORT + 2 * (k - H_PORT), h[k])
+    if t.G > 0:
+        memset(t.hot, 0, t.G * NHOT * sizeof(int64_t))
+    t.budget = 0.0
 
 
 cdef inline uint64_t key_hash(const int64_t* codes, int64_t stride, int n_keys,
@@ -615,19 +691,45 @@ cdef int64_t int_pass(const Col* c, int64_t start, int64_t n, int64_t mult,
                       valid, bad_code, code)
 
 
+cdef void bits_to_bytes(const uint8_t* bm, int64_t off, int64_t n, uint8_t* out) noexcept nogil:
+    """``out[i]`` = bit ``off + i`` of ``bm`` (0 or 1). Writes up to 7 bytes past ``n``."""
+    cdef int64_t k, i
+    cdef const uint8_t* b
+    if off & 7 == 0:
+        b = bm + (off >> 3)
+        for k in range((n + 7) >> 3):
+            memcpy(out + 8 * k, &SPREAD[b[k]], 8)
+        return
+    for i in range(n):
+        out[i] = bit_at(bm, off + i)
+
+
 cdef int64_t day_pass(const Col* c, int64_t start, int64_t n, int64_t null_value,
                       int64_t* scratch, uint8_t* vscratch, const uint8_t* ones,
                       const int64_t** out, const uint8_t** valid, int* code) noexcept nogil:
-    """A day column as int64 values (+ validity): int64 without nulls is used in place."""
+    """A day column as int64 values and 0/1 validity bytes. int64 is used in place (what
+    lies under a null is then arbitrary: callers mask it with the validity); other types
+    are widened into ``scratch`` with nulls as ``null_value``."""
     cdef int64_t r
-    if c.kind == K_INT and c.width == 8 and c.is_signed and c.validity == NULL:
+    if c.kind == K_INT and c.width == 8 and c.is_signed:
         out[0] = <const int64_t*>c.values + c.offset + start
-        valid[0] = ones
+        if c.validity == NULL:
+            valid[0] = ones
+        else:
+            bits_to_bytes(c.validity, c.offset + start, n, vscratch)
+            valid[0] = vscratch
         return -1
     r = int_pass(c, start, n, 1, null_value, scratch, vscratch, E_DAY_OVF, code)
     out[0] = scratch
     valid[0] = vscratch
     return r
+
+
+cdef double day_mag(const Col* c, const int64_t* vals, int64_t n) noexcept nogil:
+    """A bound on |value| over a day column's chunk (``vals`` from ``day_pass``)."""
+    if c.kind == K_INT and c.width < 8:
+        return <double>((<int64_t>1) << (8 * c.width))
+    return mc_mag_i64(vals, n)
 
 
 ctypedef fused any_float:
@@ -636,16 +738,17 @@ ctypedef fused any_float:
 
 
 cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, int64_t n,
-                          double p, int64_t* out, uint8_t* valid, int* code) noexcept nogil:
+                          double p, int64_t* out, uint8_t* valid, double* mag,
+                          int* code) noexcept nogil:
     cdef int64_t i, idx
     cdef double x, r
     cdef int ok
     # Fast path over the whole chunk (nulls included: whatever lies under a null slot is
     # overwritten below, and if it is NaN or huge the checked loop takes over).
     if any_float is double:
-        ok = mc_f64_minor_fast(vals + c.offset + start, n, p, out)
+        ok = mc_f64_minor_fast(vals + c.offset + start, n, p, out, mag)
     else:
-        ok = mc_f32_minor_fast(vals + c.offset + start, n, p, out)
+        ok = mc_f32_minor_fast(vals + c.offset + start, n, p, out, mag)
     if ok:
         if c.validity == NULL:
             if valid != NULL:
@@ -658,6 +761,7 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
                     valid[i] = bit_at(c.validity, idx)
         return -1
     # Checked path: exact for every |x*p| <= 2**53, and it finds the first bad row.
+    mag[0] = 9007199254740992.0
     for i in range(n):
         idx = c.offset + start + i
         if c.validity != NULL and not bit_at(c.validity, idx):
@@ -702,21 +806,43 @@ cdef int64_t dec_pass(const Col* c, int64_t start, int64_t n, int scale, int64_t
 
 
 cdef int64_t money_pass(const Col* c, int64_t start, int64_t n, const Conf* cf,
-                        int64_t* out, uint8_t* valid, int* code) noexcept nogil:
-    """Money -> exact minor units (0 where null), METRICS.md §1."""
+                        int64_t* out, uint8_t* valid, double* mag, int* code) noexcept nogil:
+    """Money -> exact minor units (0 where null), METRICS.md §1; ``*mag`` receives a bound
+    on |out[i]| (meaningful only when no bad row was found)."""
+    cdef int64_t r
     if c.kind == K_FLOAT64:
-        return float_pass_t(<const double*>c.values, c, start, n, cf.p_dbl, out, valid, code)
+        return float_pass_t(<const double*>c.values, c, start, n, cf.p_dbl, out, valid, mag,
+                            code)
     if c.kind == K_FLOAT32:
-        return float_pass_t(<const float*>c.values, c, start, n, cf.p_dbl, out, valid, code)
+        return float_pass_t(<const float*>c.values, c, start, n, cf.p_dbl, out, valid, mag,
+                            code)
     if c.kind == K_DEC128:
-        return dec_pass(c, start, n, cf.scale, out, valid, code)
-    return int_pass(c, start, n, cf.p_int, 0, out, valid, E_MONEY_OVF, code)
+        r = dec_pass(c, start, n, cf.scale, out, valid, code)
+    else:
+        r = int_pass(c, start, n, cf.p_int, 0, out, valid, E_MONEY_OVF, code)
+    if r < 0:
+        mag[0] = mc_mag_i64(out, n)
+    return r
 
 
 cdef void bool_pass(const Col* c, int64_t start, int64_t n, uint8_t* out) noexcept nogil:
-    """1 where the value is true, 0 where false or null (a null is not tagged)."""
+    """1 where the value is true, 0 where false or null (a null is not tagged). Writes up to
+    7 bytes past ``n``."""
     cdef const uint8_t* bits = <const uint8_t*>c.values
-    cdef int64_t i, idx
+    cdef const uint8_t* vb
+    cdef int64_t i, idx, k
+    cdef uint8_t byte
+    idx = c.offset + start
+    if idx & 7 == 0:
+        # whole bitmap bytes: AND value and validity bits, then spread each byte to 8 bytes
+        bits = bits + (idx >> 3)
+        vb = NULL
+        if c.validity != NULL:
+            vb = c.validity + (idx >> 3)
+        for k in range((n + 7) >> 3):
+            byte = bits[k] if vb == NULL else bits[k] & vb[k]
+            memcpy(out + 8 * k, &SPREAD[byte], 8)
+        return
     for i in range(n):
         idx = c.offset + start + i
         out[i] = bit_at(bits, idx) and (c.validity == NULL or bit_at(c.validity, idx))
@@ -785,6 +911,8 @@ cdef struct Scratch:
     uint8_t* tagged
     int64_t* dpd
     int64_t* prev
+    uint8_t* dpd_ok
+    uint8_t* prev_ok
     int64_t* money              # 5 * CH: P, due7, intc, feec, feed
     int64_t* ob
     uint8_t* active
@@ -890,7 +1018,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef int64_t b = pl.chunk_batch[chunk]
     cdef int64_t start = pl.chunk_start[chunk]
     cdef int64_t n = pl.batch_rows[b] - start
-    cdef int64_t base, i, r, g, d, q, p
+    cdef int64_t base, i, r, g, d, q, p, dm, qm, c16, cpar, cq, cr
     cdef const Col* cols = pl.cols + b * pl.n_cols
     cdef const Col* rc
     cdef const Conf* cf = &pl.conf
@@ -898,24 +1026,30 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef int64_t bad_row = INT64_MAX
     cdef int bad_col = 0, bad_code = 0
     cdef int64_t* acc
+    cdef int64_t* h
     cdef const int64_t* dpd
     cdef const int64_t* prev
     cdef const int64_t* dsl
     cdef const int64_t* age
+    cdef const uint8_t* dpd_ok
+    cdef const uint8_t* prev_ok
     cdef const uint8_t* dsl_ok
     cdef const uint8_t* age_ok
-    cdef const uint8_t* unused
+    cdef const uint8_t* tagged = s.tagged
+    cdef const uint8_t* active = s.active
     cdef const int64_t* P = s.money
     cdef const int64_t* due7 = s.money + s.cap
     cdef const int64_t* intc = s.money + 2 * s.cap
     cdef const int64_t* feec = s.money + 3 * s.cap
     cdef const int64_t* feed = s.money + 4 * s.cap
     cdef int64_t par_days = cf.par_days, threshold = cf.threshold, act, ok
+    cdef double mag = 1.0, m, bound
     if n > CH:
         n = CH
     base = pl.batch_base[b] + start
 
     # Column passes (each records its first bad row; the smallest (row, column) wins).
+    # ``mag`` collects a bound on |value| of every summed column.
     if nk > 0:
         memset(s.nulls, 0, n * sizeof(uint32_t))
     for j in range(nk):
@@ -925,18 +1059,21 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
             note_error(r, j, code, &bad_row, &bad_col, &bad_code)
     rc = cols + nk
     bool_pass(&rc[R_FIMR], start, n, s.tagged)
-    # A null dpd becomes INT64_MIN, which lies in no bucket since par_days >= 1.
-    r = day_pass(&rc[R_DPD], start, n, INT64_MIN, s.dpd, NULL, s.ones, &dpd, &unused, &code)
+    r = day_pass(&rc[R_DPD], start, n, INT64_MIN, s.dpd, s.dpd_ok, s.ones, &dpd, &dpd_ok,
+                 &code)
     if r >= 0:
         note_error(r, nk + R_DPD, code, &bad_row, &bad_col, &bad_code)
-    r = day_pass(&rc[R_PREV], start, n, INT64_MIN, s.prev, NULL, s.ones, &prev, &unused, &code)
+    r = day_pass(&rc[R_PREV], start, n, INT64_MIN, s.prev, s.prev_ok, s.ones, &prev,
+                 &prev_ok, &code)
     if r >= 0:
         note_error(r, nk + R_PREV, code, &bad_row, &bad_col, &bad_code)
     for j in range(5):
-        r = money_pass(&rc[R_P + j], start, n, cf, s.money + j * s.cap, NULL, &code)
+        r = money_pass(&rc[R_P + j], start, n, cf, s.money + j * s.cap, NULL, &m, &code)
         if r >= 0:
             note_error(r, nk + R_P + j, code, &bad_row, &bad_col, &bad_code)
-    r = money_pass(&rc[R_OB], start, n, cf, s.ob, s.active, &code)
+        elif m > mag:
+            mag = m
+    r = money_pass(&rc[R_OB], start, n, cf, s.ob, s.active, &m, &code)
     if r >= 0:
         note_error(r, nk + R_OB, code, &bad_row, &bad_col, &bad_code)
     r = day_pass(&rc[R_DSL], start, n, 0, s.dsl, s.dsl_ok, s.ones, &dsl, &dsl_ok, &code)
@@ -948,6 +1085,12 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     if bad_row != INT64_MAX:
         note_error(base + bad_row, bad_col, bad_code, err_row, err_col, err_code)
         return
+    m = day_mag(&rc[R_DSL], dsl, n)
+    if m > mag:
+        mag = m
+    m = day_mag(&rc[R_AGE], age, n)
+    if m > mag:
+        mag = m
 
     # Group ids of the chunk's rows.
     if nk == 0:
@@ -971,28 +1114,68 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     for i in range(n):
         s.active[i] = s.active[i] & (s.ob[i] > threshold)
 
+    # Every hot sum grows by at most n * mag in this chunk: fold first if that could leave
+    # int64, and take the checked path when even one chunk could.
+    bound = <double>n * mag
+    if part.budget + bound >= HOT_LIMIT:
+        part_fold(part)
+    if bound < HOT_LIMIT:
+        part.budget += bound
+        # Branch-free: buckets, nulls and activity vary from row to row without a pattern.
+        for i in range(n):
+            h = part.hot + <int64_t>s.gid[i] * NHOT
+            p = P[i]
+            d = dpd[i]
+            q = prev[i]
+            dm = -<int64_t>dpd_ok[i]      # all ones where dpd is not null
+            qm = -<int64_t>prev_ok[i]
+            c16 = dm & -<int64_t>(<uint64_t>d - 1 < 6)
+            cpar = dm & -<int64_t>(d >= par_days)
+            cq = qm & -<int64_t>(<uint64_t>q - 1 < 6)
+            cr = cq & dm & -<int64_t>(<uint64_t>d - 7 < 24)
+            h[H_LOANS] += 1
+            h[H_FIRST] += tagged[i]
+            h[H_PORT] += p
+            h[H_D16] += p & c16
+            h[H_PAR] += p & cpar
+            h[H_PREV16] += p & cq
+            h[H_ROLLED] += p & cr
+            h[H_DUE7] += due7[i]
+            h[H_INTC] += intc[i]
+            h[H_FEEC] += feec[i]
+            h[H_FEED] += feed[i]
+            act = active[i]
+            h[H_ACTIVE] += act
+            ok = act & dsl_ok[i]
+            h[H_NDAYS] += ok
+            h[H_SDAYS] += dsl[i] & -ok
+            ok = act & age_ok[i]
+            h[H_NAGE] += ok
+            h[H_SAGE] += age[i] & -ok
+        return
+
+    # Checked path (values near the int64 range): every add goes to the exact pairs.
     for i in range(n):
         acc = part.acc + <int64_t>s.gid[i] * NACC
         acc[A_LOANS] += 1
-        acc[A_FIRST] += s.tagged[i]
+        acc[A_FIRST] += tagged[i]
         p = P[i]
         d = dpd[i]
         q = prev[i]
         mc_acc_add(acc + A_PORT, p)
-        if 1 <= d <= 6:
+        if dpd_ok[i] and 1 <= d <= 6:
             mc_acc_add(acc + A_D16, p)
-        if d >= par_days:
+        if dpd_ok[i] and d >= par_days:
             mc_acc_add(acc + A_PAR, p)
-        if 1 <= q <= 6:
+        if prev_ok[i] and 1 <= q <= 6:
             mc_acc_add(acc + A_PREV16, p)
-            if 7 <= d <= 30:
+            if dpd_ok[i] and 7 <= d <= 30:
                 mc_acc_add(acc + A_ROLLED, p)
         mc_acc_add(acc + A_DUE7, due7[i])
         mc_acc_add(acc + A_INTC, intc[i])
         mc_acc_add(acc + A_FEEC, feec[i])
         mc_acc_add(acc + A_FEED, feed[i])
-        # Branch-free: activity and null days vary from row to row without a pattern.
-        act = s.active[i]
+        act = active[i]
         acc[A_ACTIVE] += act
         ok = act & dsl_ok[i]
         acc[A_NDAYS] += ok
@@ -1008,6 +1191,8 @@ cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
     free(s.tagged)
     free(s.dpd)
     free(s.prev)
+    free(s.dpd_ok)
+    free(s.prev_ok)
     free(s.money)
     free(s.ob)
     free(s.active)
@@ -1031,23 +1216,26 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     memset(s, 0, sizeof(Scratch))
     s.cap = cap if cap > 0 else 1
     cap = s.cap
+    # byte columns get 8 spare bytes: bitmaps are spread a whole byte (8 rows) at a time
     s.gid = <int32_t*>malloc(cap * sizeof(int32_t))
-    s.tagged = <uint8_t*>malloc(cap)
+    s.tagged = <uint8_t*>malloc(cap + 8)
     s.dpd = <int64_t*>malloc(cap * sizeof(int64_t))
     s.prev = <int64_t*>malloc(cap * sizeof(int64_t))
+    s.dpd_ok = <uint8_t*>malloc(cap + 8)
+    s.prev_ok = <uint8_t*>malloc(cap + 8)
     s.money = <int64_t*>malloc(5 * cap * sizeof(int64_t))
     s.ob = <int64_t*>malloc(cap * sizeof(int64_t))
-    s.active = <uint8_t*>malloc(cap)
+    s.active = <uint8_t*>malloc(cap + 8)
     s.dsl = <int64_t*>malloc(cap * sizeof(int64_t))
     s.age = <int64_t*>malloc(cap * sizeof(int64_t))
-    s.dsl_ok = <uint8_t*>malloc(cap)
-    s.age_ok = <uint8_t*>malloc(cap)
-    s.ones = <uint8_t*>malloc(cap)
+    s.dsl_ok = <uint8_t*>malloc(cap + 8)
+    s.age_ok = <uint8_t*>malloc(cap + 8)
+    s.ones = <uint8_t*>malloc(cap + 8)
     s.codes = <int64_t*>malloc((nk + 1) * cap * sizeof(int64_t))
     s.nulls = <uint32_t*>malloc(cap * sizeof(uint32_t))
     s.dcache = <DictCache*>calloc(nk + 1, sizeof(DictCache))
     if (s.gid == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
-            or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
+            or s.dpd_ok == NULL or s.prev_ok == NULL or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
             or s.age == NULL or s.dsl_ok == NULL or s.age_ok == NULL or s.ones == NULL
             or s.codes == NULL or s.nulls == NULL or s.dcache == NULL):
         return -1
@@ -1596,6 +1784,7 @@ def work(_Job job, Partial part):
                 if c >= pl.n_chunks:
                     break
                 process_chunk(pl, &part.p, &s, c, &err_row, &err_col, &err_code)
+            part_fold(&part.p)  # callers read (and merge) only the exact accumulators
         scratch_free(&s, pl.n_keys)
     if err_row == INT64_MAX:
         return None
