@@ -114,28 +114,33 @@ cdef enum:
     A_SAGE = 25
     NACC = 27
 
-# The hot record of one group (16 int64 = two cache lines): the 5 counts, then the 11 sums
-# as plain int64 in the order of their exact pairs (sum k pairs with A_PORT + 2 * (k - H_PORT)).
-# Plain adds are exact while the worker's ``budget`` (a bound on |any hot sum|) stays below
-# HOT_LIMIT; ``part_fold`` moves hot records into the exact pairs and resets the budget.
+# The hot record of one group (16 int64 = two cache lines, 13 used): the five counts packed
+# as 21-bit fields into two words, then the 11 sums as plain int64 (HOT_PAIR: the exact pair
+# each one folds into). Plain adds are exact while the worker's ``budget`` (a bound on |any
+# hot sum|) stays below HOT_LIMIT and fewer than 2**21 rows went in since the last fold;
+# ``part_fold`` moves hot records into the exact accumulators and clears them.
 cdef enum:
-    H_LOANS = 0
-    H_FIRST = 1
-    H_ACTIVE = 2
-    H_NDAYS = 3
-    H_NAGE = 4
-    H_PORT = 5
-    H_D16 = 6
-    H_PAR = 7
-    H_PREV16 = 8
-    H_ROLLED = 9
-    H_DUE7 = 10
-    H_INTC = 11
-    H_FEEC = 12
-    H_FEED = 13
-    H_SDAYS = 14
-    H_SAGE = 15
+    H_COUNTS_A = 0        # loans | first_miss << 21 | active_loans << 42
+    H_COUNTS_B = 1        # n_days_since_last_repayment | n_loan_age << 21
+    H_PORT = 2
+    H_DUE7 = 3
+    H_INTC = 4
+    H_FEEC = 5
+    H_FEED = 6
+    H_SDAYS = 7
+    H_SAGE = 8
+    H_D16 = 9             # the bucket sums, added in a second pass over selected rows
+    H_PAR = 10
+    H_PREV16 = 11
+    H_ROLLED = 12
+    NSUMS_END = 13
     NHOT = 16
+
+cdef int[13] HOT_PAIR = [-1, -1, A_PORT, A_DUE7, A_INTC, A_FEEC, A_FEED, A_SDAYS, A_SAGE,
+                         A_D16, A_PAR, A_PREV16, A_ROLLED]
+DEF FIELD_BITS = 21
+DEF FIELD_MASK = (1 << 21) - 1
+DEF HOT_MAX_ROWS = 1 << 21
 
 #: 2**62: the bound is summed in float64 (relative error far below 2**-30 over any
 #: realistic number of chunks), so staying below 2**62 keeps every hot sum inside int64.
@@ -344,6 +349,7 @@ cdef struct Part:
     int64_t* hot              # cap * NHOT, 64-byte aligned (inside hot_raw)
     void* hot_raw
     double budget             # bound on |every hot sum| since the last fold
+    int64_t hot_rows          # rows added to hot records since the last fold
     int32_t* slots            # group table: -1 empty, else group id
     int64_t mask
     int32_t* direct           # one key: group id of small non-negative codes, -1 unseen
@@ -428,18 +434,22 @@ cdef void part_fold(Part* t) noexcept nogil:
     cdef int64_t g, k
     cdef int64_t* h
     cdef int64_t* a
-    if t.budget == 0.0:
+    if t.hot_rows == 0:
         return
     for g in range(t.G):
         h = t.hot + g * NHOT
         a = t.acc + g * NACC
-        for k in range(H_PORT):
-            a[k] += h[k]
-        for k in range(H_PORT, NHOT):
-            mc_acc_add(a + A_PORT + 2 * (k - H_PORT), h[k])
+        a[A_LOANS] += h[H_COUNTS_A] & FIELD_MASK
+        a[A_FIRST] += (h[H_COUNTS_A] >> FIELD_BITS) & FIELD_MASK
+        a[A_ACTIVE] += h[H_COUNTS_A] >> (2 * FIELD_BITS)
+        a[A_NDAYS] += h[H_COUNTS_B] & FIELD_MASK
+        a[A_NAGE] += h[H_COUNTS_B] >> FIELD_BITS
+        for k in range(H_PORT, NSUMS_END):
+            mc_acc_add(a + HOT_PAIR[k], h[k])
     if t.G > 0:
         memset(t.hot, 0, t.G * NHOT * sizeof(int64_t))
     t.budget = 0.0
+    t.hot_rows = 0
 
 
 cdef inline uint64_t key_hash(const int64_t* codes, int64_t stride, int n_keys,
@@ -908,6 +918,7 @@ cdef struct DictCache:
 
 cdef struct Scratch:
     int32_t* gid
+    int32_t* sel                # rows of the chunk that fall in some dpd bucket
     uint8_t* tagged
     int64_t* dpd
     int64_t* prev
@@ -1005,6 +1016,47 @@ cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t bat
     return -1
 
 
+cdef int gid_int_t(const any_int* vals, const Col* c, int64_t start, int64_t n, Part* t,
+                   int32_t* gid) noexcept nogil:
+    """Group ids of one integer key column's rows, read straight from the Arrow values
+    (``key_pass`` + ``part_find1`` fused for the common single integer key); -1 when out
+    of memory."""
+    cdef int64_t i, code, g
+    cdef int64_t off = c.offset + start
+    vals = vals + off
+    for i in range(n):
+        if c.validity != NULL and not bit_at(c.validity, off + i):
+            g = part_find1(t, 0, 1)
+        else:
+            code = <int64_t>vals[i]  # uint64 keys: their bit pattern, as key_pass reads them
+            if <uint64_t>code < <uint64_t>t.dcap and t.direct[code] >= 0:
+                g = t.direct[code]
+            else:
+                g = part_find1(t, code, 0)
+        if g < 0:
+            return -1
+        gid[i] = <int32_t>g
+    return 0
+
+
+cdef int gid_int(const Col* c, int64_t start, int64_t n, Part* t, int32_t* gid) noexcept nogil:
+    if c.width == 1:
+        if c.is_signed:
+            return gid_int_t(<const int8_t*>c.values, c, start, n, t, gid)
+        return gid_int_t(<const uint8_t*>c.values, c, start, n, t, gid)
+    if c.width == 2:
+        if c.is_signed:
+            return gid_int_t(<const int16_t*>c.values, c, start, n, t, gid)
+        return gid_int_t(<const uint16_t*>c.values, c, start, n, t, gid)
+    if c.width == 4:
+        if c.is_signed:
+            return gid_int_t(<const int32_t*>c.values, c, start, n, t, gid)
+        return gid_int_t(<const uint32_t*>c.values, c, start, n, t, gid)
+    if c.is_signed:
+        return gid_int_t(<const int64_t*>c.values, c, start, n, t, gid)
+    return gid_int_t(<const uint64_t*>c.values, c, start, n, t, gid)
+
+
 cdef inline void note_error(int64_t row, int col, int code, int64_t* best_row, int* best_col,
                             int* best_code) noexcept nogil:
     if row < best_row[0] or (row == best_row[0] and col < best_col[0]):
@@ -1018,7 +1070,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef int64_t b = pl.chunk_batch[chunk]
     cdef int64_t start = pl.chunk_start[chunk]
     cdef int64_t n = pl.batch_rows[b] - start
-    cdef int64_t base, i, r, g, d, q, p, dm, qm, c16, cpar, cq, cr
+    cdef int64_t base, i, r, g, d, q, p, dm, c16, cpar, cq, cr
     cdef const Col* cols = pl.cols + b * pl.n_cols
     cdef const Col* rc
     cdef const Conf* cf = &pl.conf
@@ -1042,17 +1094,21 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef const int64_t* intc = s.money + 2 * s.cap
     cdef const int64_t* feec = s.money + 3 * s.cap
     cdef const int64_t* feed = s.money + 4 * s.cap
-    cdef int64_t par_days = cf.par_days, threshold = cf.threshold, act, ok
+    cdef int64_t par_days = cf.par_days, threshold = cf.threshold, act, ok, ok2, k, j2
+    cdef const int64_t* ob = s.ob
     cdef double mag = 1.0, m, bound
+    cdef bint int_key
     if n > CH:
         n = CH
     base = pl.batch_base[b] + start
 
     # Column passes (each records its first bad row; the smallest (row, column) wins).
     # ``mag`` collects a bound on |value| of every summed column.
-    if nk > 0:
+    # One integer key: group ids come straight from its values, after the checks below.
+    int_key = nk == 1 and cols[0].kind == K_INT
+    if nk > 0 and not int_key:
         memset(s.nulls, 0, n * sizeof(uint32_t))
-    for j in range(nk):
+    for j in range(0 if int_key else nk):
         r = key_pass(&cols[j], j, start, n, b, &part.interners[j], &s.dcache[j],
                      s.codes + j * s.cap, s.nulls, &code)
         if r >= 0:
@@ -1095,6 +1151,10 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     # Group ids of the chunk's rows.
     if nk == 0:
         memset(s.gid, 0, n * sizeof(int32_t))
+    elif int_key:
+        if gid_int(&cols[0], start, n, part, s.gid) != 0:
+            note_error(-1, 0, E_NOMEM, err_row, err_col, err_code)
+            return
     elif nk == 1:
         for i in range(n):
             g = part_find1(part, s.codes[i], s.nulls[i])
@@ -1110,48 +1170,55 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
                 return
             s.gid[i] = <int32_t>g
 
-    # ``active`` held the validity of outstanding_balance; make it the active flag.
-    for i in range(n):
-        s.active[i] = s.active[i] & (s.ob[i] > threshold)
-
     # Every hot sum grows by at most n * mag in this chunk: fold first if that could leave
-    # int64, and take the checked path when even one chunk could.
+    # int64 (or a count field overflow), and take the checked path when even one chunk could.
     bound = <double>n * mag
-    if part.budget + bound >= HOT_LIMIT:
+    if part.budget + bound >= HOT_LIMIT or part.hot_rows + n >= HOT_MAX_ROWS:
         part_fold(part)
     if bound < HOT_LIMIT:
         part.budget += bound
-        # Branch-free: buckets, nulls and activity vary from row to row without a pattern.
+        part.hot_rows += n
+        # Branch-free: activity and nulls vary from row to row without a pattern. Rows in a
+        # dpd bucket are few (most loans are current): they are listed in ``sel`` and their
+        # bucket sums added in a second, short loop.
+        k = 0
         for i in range(n):
             h = part.hot + <int64_t>s.gid[i] * NHOT
-            p = P[i]
             d = dpd[i]
             q = prev[i]
             dm = -<int64_t>dpd_ok[i]      # all ones where dpd is not null
-            qm = -<int64_t>prev_ok[i]
             c16 = dm & -<int64_t>(<uint64_t>d - 1 < 6)
             cpar = dm & -<int64_t>(d >= par_days)
-            cq = qm & -<int64_t>(<uint64_t>q - 1 < 6)
-            cr = cq & dm & -<int64_t>(<uint64_t>d - 7 < 24)
-            h[H_LOANS] += 1
-            h[H_FIRST] += tagged[i]
-            h[H_PORT] += p
-            h[H_D16] += p & c16
-            h[H_PAR] += p & cpar
-            h[H_PREV16] += p & cq
-            h[H_ROLLED] += p & cr
+            cq = -<int64_t>prev_ok[i] & -<int64_t>(<uint64_t>q - 1 < 6)
+            s.sel[k] = <int32_t>i
+            k += (c16 | cpar | cq) & 1
+            act = active[i] & (ob[i] > threshold)   # active held ob's validity
+            ok = act & dsl_ok[i]
+            ok2 = act & age_ok[i]
+            h[H_COUNTS_A] += 1 + (<int64_t>tagged[i] << FIELD_BITS) + (act << (2 * FIELD_BITS))
+            h[H_COUNTS_B] += ok + (ok2 << FIELD_BITS)
+            h[H_PORT] += P[i]
             h[H_DUE7] += due7[i]
             h[H_INTC] += intc[i]
             h[H_FEEC] += feec[i]
             h[H_FEED] += feed[i]
-            act = active[i]
-            h[H_ACTIVE] += act
-            ok = act & dsl_ok[i]
-            h[H_NDAYS] += ok
             h[H_SDAYS] += dsl[i] & -ok
-            ok = act & age_ok[i]
-            h[H_NAGE] += ok
-            h[H_SAGE] += age[i] & -ok
+            h[H_SAGE] += age[i] & -ok2
+        for j2 in range(k):
+            i = s.sel[j2]
+            h = part.hot + <int64_t>s.gid[i] * NHOT
+            p = P[i]
+            d = dpd[i]
+            q = prev[i]
+            dm = -<int64_t>dpd_ok[i]
+            c16 = dm & -<int64_t>(<uint64_t>d - 1 < 6)
+            cpar = dm & -<int64_t>(d >= par_days)
+            cq = -<int64_t>prev_ok[i] & -<int64_t>(<uint64_t>q - 1 < 6)
+            cr = cq & dm & -<int64_t>(<uint64_t>d - 7 < 24)
+            h[H_D16] += p & c16
+            h[H_PAR] += p & cpar
+            h[H_PREV16] += p & cq
+            h[H_ROLLED] += p & cr
         return
 
     # Checked path (values near the int64 range): every add goes to the exact pairs.
@@ -1175,7 +1242,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
         mc_acc_add(acc + A_INTC, intc[i])
         mc_acc_add(acc + A_FEEC, feec[i])
         mc_acc_add(acc + A_FEED, feed[i])
-        act = active[i]
+        act = active[i] & (ob[i] > threshold)
         acc[A_ACTIVE] += act
         ok = act & dsl_ok[i]
         acc[A_NDAYS] += ok
@@ -1188,6 +1255,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
 cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
     cdef int j
     free(s.gid)
+    free(s.sel)
     free(s.tagged)
     free(s.dpd)
     free(s.prev)
@@ -1218,6 +1286,7 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     cap = s.cap
     # byte columns get 8 spare bytes: bitmaps are spread a whole byte (8 rows) at a time
     s.gid = <int32_t*>malloc(cap * sizeof(int32_t))
+    s.sel = <int32_t*>malloc(cap * sizeof(int32_t))
     s.tagged = <uint8_t*>malloc(cap + 8)
     s.dpd = <int64_t*>malloc(cap * sizeof(int64_t))
     s.prev = <int64_t*>malloc(cap * sizeof(int64_t))
@@ -1234,7 +1303,7 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     s.codes = <int64_t*>malloc((nk + 1) * cap * sizeof(int64_t))
     s.nulls = <uint32_t*>malloc(cap * sizeof(uint32_t))
     s.dcache = <DictCache*>calloc(nk + 1, sizeof(DictCache))
-    if (s.gid == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
+    if (s.gid == NULL or s.sel == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
             or s.dpd_ok == NULL or s.prev_ok == NULL or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
             or s.age == NULL or s.dsl_ok == NULL or s.age_ok == NULL or s.ones == NULL
             or s.codes == NULL or s.nulls == NULL or s.dcache == NULL):

@@ -122,38 +122,39 @@ static inline double mc_round_half_even(double x) {
 }
 
 /* The fast path of float money: out[i] = round_half_even(x[i] * p) for every i, computed
- * as the low bits of x*p + 1.5*2**52 (for |x*p| < 2**51 that sum lies in [2**52, 2**53),
- * where doubles are exactly the integers, and the addition rounds half to even; the
- * constant is even, so the parity of the tie-break is that of the result). Branch-free and
- * SSE2-vectorisable. Returns 0 when some |x*p| is not below 2**51 (NaN included): then
- * ``out`` is meaningless and the caller takes the checked path. */
+ * as the low bits of t = x*p + 1.5*2**52. While t lies in [2**52, 2**53), where doubles are
+ * exactly the integers, the addition rounds half to even (the constant is even, so the
+ * parity of the tie-break is that of the result) and bits(t) - bits(1.5*2**52) is the
+ * rounded value. Bit patterns of positive doubles are ordered like the doubles, so t lies
+ * in that range exactly when the difference o lies in [-2**51, 2**51); a t outside it (|x*p|
+ * too large, negative t, NaN, inf) gives an o outside it. The check is therefore an OR over
+ * the integers, o ^ (o >> 63) (o for o >= 0, |o| - 1 below): every o is in range when the
+ * OR is below 2**51. The same OR, plus one, bounds |out[i]| in ``*mag``. Integer-only after
+ * the two float operations, so it vectorises with SSE2 and has no float dependency chain.
+ * Returns 0 when some value is out of range: then ``out`` is meaningless and the caller
+ * takes the checked path. */
 #if defined(_MSC_VER)
 #define MC_RESTRICT __restrict
 #else
 #define MC_RESTRICT __restrict__
 #endif
-/* ``bad`` counts in a double: an int reduction over a double comparison does not vectorise. */
-/* ``*mag`` receives a bound on |out[i]| (see mc_mag_i64, computed the same way because an
- * integer OR vectorises where a floating-point max does not without -ffast-math). */
 #define MC_DEFINE_FAST_MINOR(NAME, T)                                              \
   static inline int NAME(const T* MC_RESTRICT x, int64_t n, double p,              \
                          int64_t* MC_RESTRICT out, double* mag) {                  \
-    const double c = 6755399441055744.0, lim = 2251799813685248.0;                 \
-    int64_t cbits, b, o, i;                                                        \
-    uint64_t m = 0;                                                                \
-    double y, t, bad = 0.0;                                                        \
+    const double c = 6755399441055744.0;                                           \
+    uint64_t cbits, b, m = 0;                                                      \
+    int64_t o, i;                                                                  \
+    double t;                                                                      \
     memcpy(&cbits, &c, 8);                                                         \
     for (i = 0; i < n; i++) {                                                      \
-      y = (double)x[i] * p;                                                        \
-      t = y + c;                                                                   \
+      t = (double)x[i] * p + c;                                                    \
       memcpy(&b, &t, 8);                                                           \
-      o = b - cbits;                                                               \
+      o = (int64_t)(b - cbits);                                                    \
       out[i] = o;                                                                  \
-      bad += (fabs(y) < lim) ? 0.0 : 1.0;                                          \
       m |= (uint64_t)(o ^ (o >> 63));                                              \
     }                                                                              \
     *mag = (double)m + 1.0;                                                        \
-    return bad == 0.0;                                                             \
+    return m < ((uint64_t)1 << 51);                                                \
   }
 MC_DEFINE_FAST_MINOR(mc_f64_minor_fast, double)
 MC_DEFINE_FAST_MINOR(mc_f32_minor_fast, float)
