@@ -31,6 +31,11 @@ else:
         compile_args.append("-march=native")
 
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+# The streaming loops in _mc_support.h are built for AVX-512, AVX2 and the baseline ISA and
+# picked at load time (x86-64 Linux, glibc, GCC). METRICCORE_NO_CLONES=1 builds the baseline
+# only; the sanitizer build does that too, so the suite also runs the baseline versions.
+if os.environ.get("METRICCORE_NO_CLONES", "") not in ("", "0"):
+    define_macros.append(("METRICCORE_NO_CLONES", None))
 
 # The kernels keep no shared mutable state outside the per-call job (whose one shared
 # field, the chunk counter, is an atomic) and already run with the GIL released, so the
@@ -49,6 +54,8 @@ if os.environ.get("METRICCORE_SANITIZE", "") not in ("", "0"):
     compile_args = [a for a in compile_args if not a.startswith(("-O", "-march"))]
     compile_args += ["-O1", "-g"] + sanitize
     link_args += sanitize
+    if ("METRICCORE_NO_CLONES", None) not in define_macros:
+        define_macros.append(("METRICCORE_NO_CLONES", None))
 
 extensions = [
     Extension(

@@ -138,8 +138,22 @@ static inline double mc_round_half_even(double x) {
 #else
 #define MC_RESTRICT __restrict__
 #endif
+/* The streaming loops below are compiled several times, for AVX-512, AVX2 and the baseline
+ * ISA, and the best one the CPU has is picked when the module loads (GCC function
+ * multiversioning, through a glibc ifunc). Only where that exists: x86-64 Linux with glibc
+ * and GCC; elsewhere (and with METRICCORE_NO_CLONES) they are compiled once. Integer and
+ * IEEE double operations give the same results at every width; -ffp-contract=off keeps
+ * x*p + c from becoming an FMA in the wider versions too. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
+    && defined(__GLIBC__) && !defined(METRICCORE_NO_CLONES)
+#define MC_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), unused))
+#elif defined(__GNUC__) || defined(__clang__)
+#define MC_CLONES __attribute__((unused))
+#else
+#define MC_CLONES
+#endif
 #define MC_DEFINE_FAST_MINOR(NAME, T)                                              \
-  static inline int NAME(const T* MC_RESTRICT x, int64_t n, double p,              \
+  MC_CLONES static int NAME(const T* MC_RESTRICT x, int64_t n, double p,              \
                          int64_t* MC_RESTRICT out, double* mag) {                  \
     const double c = 6755399441055744.0;                                           \
     uint64_t cbits, b, m = 0;                                                      \
@@ -161,7 +175,7 @@ MC_DEFINE_FAST_MINOR(mc_f32_minor_fast, float)
 
 /* A bound on |x[i]| for every i < n: the OR of x ^ (x >> 63) (that is x when x >= 0 and
  * |x| - 1 when x < 0) plus one. An OR instead of a max because it vectorises with SSE2. */
-static inline double mc_mag_i64(const int64_t* MC_RESTRICT x, int64_t n) {
+MC_CLONES static double mc_mag_i64(const int64_t* MC_RESTRICT x, int64_t n) {
   uint64_t m = 0;
   int64_t i;
   for (i = 0; i < n; i++) m |= (uint64_t)(x[i] ^ (x[i] >> 63));
