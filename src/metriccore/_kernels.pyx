@@ -47,6 +47,19 @@ cdef extern from "_mc_support.h" nogil:
     int mc_f64_minor_fast(const double* x, int64_t n, double p, int64_t* out, double* mag)
     int mc_f32_minor_fast(const float* x, int64_t n, double p, int64_t* out, double* mag)
     double mc_mag_i64(const int64_t* x, int64_t n)
+    enum:
+        MC_F_D16
+        MC_F_PAR
+        MC_F_PREV16
+        MC_F_ROLLED
+        MC_F_ACTIVE
+        MC_F_NDAYS
+        MC_F_NAGE
+        MC_F_FIRST
+    void mc_row_flags(int64_t n, const int64_t* dpd, const uint8_t* dpd_ok, const int64_t* prev,
+                      const uint8_t* prev_ok, const int64_t* ob, const uint8_t* ob_ok,
+                      const uint8_t* dsl_ok, const uint8_t* age_ok, const uint8_t* tagged,
+                      int64_t par_days, int64_t threshold, uint8_t* flags)
 
 
 #: Rows per chunk: the unit of work a thread takes. Small enough that the per-chunk
@@ -919,6 +932,7 @@ cdef struct DictCache:
 cdef struct Scratch:
     int32_t* gid
     int32_t* sel                # rows of the chunk that fall in some dpd bucket
+    uint8_t* flags              # MC_F_* bits of each row
     uint8_t* tagged
     int64_t* dpd
     int64_t* prev
@@ -1070,7 +1084,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef int64_t b = pl.chunk_batch[chunk]
     cdef int64_t start = pl.chunk_start[chunk]
     cdef int64_t n = pl.batch_rows[b] - start
-    cdef int64_t base, i, r, g, d, q, p, dm, c16, cpar, cq, cr
+    cdef int64_t base, i, r, g, p
     cdef const Col* cols = pl.cols + b * pl.n_cols
     cdef const Col* rc
     cdef const Conf* cf = &pl.conf
@@ -1087,15 +1101,13 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     cdef const uint8_t* prev_ok
     cdef const uint8_t* dsl_ok
     cdef const uint8_t* age_ok
-    cdef const uint8_t* tagged = s.tagged
-    cdef const uint8_t* active = s.active
     cdef const int64_t* P = s.money
     cdef const int64_t* due7 = s.money + s.cap
     cdef const int64_t* intc = s.money + 2 * s.cap
     cdef const int64_t* feec = s.money + 3 * s.cap
     cdef const int64_t* feed = s.money + 4 * s.cap
-    cdef int64_t par_days = cf.par_days, threshold = cf.threshold, act, ok, ok2, k, j2
-    cdef const int64_t* ob = s.ob
+    cdef int64_t ok, ok2, k, j2, f
+    cdef const uint8_t* flags = s.flags
     cdef double mag = 1.0, m, bound
     cdef bint int_key
     if n > CH:
@@ -1175,27 +1187,24 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     bound = <double>n * mag
     if part.budget + bound >= HOT_LIMIT or part.hot_rows + n >= HOT_MAX_ROWS:
         part_fold(part)
+    mc_row_flags(n, dpd, dpd_ok, prev, prev_ok, s.ob, s.active, dsl_ok, age_ok, s.tagged,
+                 cf.par_days, cf.threshold, s.flags)
     if bound < HOT_LIMIT:
         part.budget += bound
         part.hot_rows += n
-        # Branch-free: activity and nulls vary from row to row without a pattern. Rows in a
-        # dpd bucket are few (most loans are current): they are listed in ``sel`` and their
-        # bucket sums added in a second, short loop.
+        # Rows in a dpd bucket are few (most loans are current): they are listed in ``sel``
+        # and their bucket sums added in a second, short loop. Branch-free otherwise:
+        # activity and nulls vary from row to row without a pattern.
         k = 0
         for i in range(n):
             h = part.hot + <int64_t>s.gid[i] * NHOT
-            d = dpd[i]
-            q = prev[i]
-            dm = -<int64_t>dpd_ok[i]      # all ones where dpd is not null
-            c16 = dm & -<int64_t>(<uint64_t>d - 1 < 6)
-            cpar = dm & -<int64_t>(d >= par_days)
-            cq = -<int64_t>prev_ok[i] & -<int64_t>(<uint64_t>q - 1 < 6)
+            f = flags[i]
             s.sel[k] = <int32_t>i
-            k += (c16 | cpar | cq) & 1
-            act = active[i] & (ob[i] > threshold)   # active held ob's validity
-            ok = act & dsl_ok[i]
-            ok2 = act & age_ok[i]
-            h[H_COUNTS_A] += 1 + (<int64_t>tagged[i] << FIELD_BITS) + (act << (2 * FIELD_BITS))
+            k += (f & (MC_F_D16 | MC_F_PAR | MC_F_PREV16)) != 0  # ROLLED implies PREV16
+            ok = (f >> 5) & 1       # MC_F_NDAYS
+            ok2 = (f >> 6) & 1      # MC_F_NAGE
+            h[H_COUNTS_A] += (1 + ((f >> 7) << FIELD_BITS)                  # MC_F_FIRST
+                              + (((f >> 4) & 1) << (2 * FIELD_BITS)))        # MC_F_ACTIVE
             h[H_COUNTS_B] += ok + (ok2 << FIELD_BITS)
             h[H_PORT] += P[i]
             h[H_DUE7] += due7[i]
@@ -1208,54 +1217,47 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
             i = s.sel[j2]
             h = part.hot + <int64_t>s.gid[i] * NHOT
             p = P[i]
-            d = dpd[i]
-            q = prev[i]
-            dm = -<int64_t>dpd_ok[i]
-            c16 = dm & -<int64_t>(<uint64_t>d - 1 < 6)
-            cpar = dm & -<int64_t>(d >= par_days)
-            cq = -<int64_t>prev_ok[i] & -<int64_t>(<uint64_t>q - 1 < 6)
-            cr = cq & dm & -<int64_t>(<uint64_t>d - 7 < 24)
-            h[H_D16] += p & c16
-            h[H_PAR] += p & cpar
-            h[H_PREV16] += p & cq
-            h[H_ROLLED] += p & cr
+            f = flags[i]
+            h[H_D16] += p & -(f & 1)
+            h[H_PAR] += p & -((f >> 1) & 1)
+            h[H_PREV16] += p & -((f >> 2) & 1)
+            h[H_ROLLED] += p & -((f >> 3) & 1)
         return
 
     # Checked path (values near the int64 range): every add goes to the exact pairs.
     for i in range(n):
         acc = part.acc + <int64_t>s.gid[i] * NACC
-        acc[A_LOANS] += 1
-        acc[A_FIRST] += tagged[i]
+        f = flags[i]
         p = P[i]
-        d = dpd[i]
-        q = prev[i]
+        acc[A_LOANS] += 1
+        acc[A_FIRST] += (f & MC_F_FIRST) != 0
+        acc[A_ACTIVE] += (f & MC_F_ACTIVE) != 0
+        acc[A_NDAYS] += (f & MC_F_NDAYS) != 0
+        acc[A_NAGE] += (f & MC_F_NAGE) != 0
         mc_acc_add(acc + A_PORT, p)
-        if dpd_ok[i] and 1 <= d <= 6:
+        if f & MC_F_D16:
             mc_acc_add(acc + A_D16, p)
-        if dpd_ok[i] and d >= par_days:
+        if f & MC_F_PAR:
             mc_acc_add(acc + A_PAR, p)
-        if prev_ok[i] and 1 <= q <= 6:
+        if f & MC_F_PREV16:
             mc_acc_add(acc + A_PREV16, p)
-            if dpd_ok[i] and 7 <= d <= 30:
-                mc_acc_add(acc + A_ROLLED, p)
+        if f & MC_F_ROLLED:
+            mc_acc_add(acc + A_ROLLED, p)
         mc_acc_add(acc + A_DUE7, due7[i])
         mc_acc_add(acc + A_INTC, intc[i])
         mc_acc_add(acc + A_FEEC, feec[i])
         mc_acc_add(acc + A_FEED, feed[i])
-        act = active[i] & (ob[i] > threshold)
-        acc[A_ACTIVE] += act
-        ok = act & dsl_ok[i]
-        acc[A_NDAYS] += ok
-        mc_acc_add(acc + A_SDAYS, dsl[i] & -ok)
-        ok = act & age_ok[i]
-        acc[A_NAGE] += ok
-        mc_acc_add(acc + A_SAGE, age[i] & -ok)
+        if f & MC_F_NDAYS:
+            mc_acc_add(acc + A_SDAYS, dsl[i])
+        if f & MC_F_NAGE:
+            mc_acc_add(acc + A_SAGE, age[i])
 
 
 cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
     cdef int j
     free(s.gid)
     free(s.sel)
+    free(s.flags)
     free(s.tagged)
     free(s.dpd)
     free(s.prev)
@@ -1287,6 +1289,7 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     # byte columns get 8 spare bytes: bitmaps are spread a whole byte (8 rows) at a time
     s.gid = <int32_t*>malloc(cap * sizeof(int32_t))
     s.sel = <int32_t*>malloc(cap * sizeof(int32_t))
+    s.flags = <uint8_t*>malloc(cap + 8)
     s.tagged = <uint8_t*>malloc(cap + 8)
     s.dpd = <int64_t*>malloc(cap * sizeof(int64_t))
     s.prev = <int64_t*>malloc(cap * sizeof(int64_t))
@@ -1303,7 +1306,7 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     s.codes = <int64_t*>malloc((nk + 1) * cap * sizeof(int64_t))
     s.nulls = <uint32_t*>malloc(cap * sizeof(uint32_t))
     s.dcache = <DictCache*>calloc(nk + 1, sizeof(DictCache))
-    if (s.gid == NULL or s.sel == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
+    if (s.gid == NULL or s.sel == NULL or s.flags == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
             or s.dpd_ok == NULL or s.prev_ok == NULL or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
             or s.age == NULL or s.dsl_ok == NULL or s.age_ok == NULL or s.ones == NULL
             or s.codes == NULL or s.nulls == NULL or s.dcache == NULL):
