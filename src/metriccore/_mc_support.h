@@ -98,6 +98,13 @@ static inline void mc_acc_merge(int64_t* dst, const int64_t* src) {
   dst[1] += src[1];
 }
 
+/* A read prefetch hint (a no-op where the compiler has none). */
+#if defined(__GNUC__) || defined(__clang__)
+#define mc_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
+#else
+#define mc_prefetch(p) ((void)(p))
+#endif
+
 static inline int64_t mc_fetch_add(int64_t* p, int64_t v) {
 #if defined(_MSC_VER) && !defined(__clang__)
   return _InterlockedExchangeAdd64((volatile long long*)p, v);
