@@ -18,8 +18,8 @@ from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY,
                     UNSUPPORTED_INPUT, check_by, check_columns, check_config, check_threads,
                     check_type, column_index)
 from ._config import MetricConfig
-from ._schema import (AGGREGATES, BANDS, BOOL_COLUMNS, DAY_COLUMNS, FLOAT_METRICS,
-                      INPUT_COLUMNS, INT_METRICS, MONEY_COLUMNS, output_schema)
+from ._schema import (AGGREGATES, BOOL_COLUMNS, DAY_COLUMNS, INPUT_COLUMNS, MONEY_COLUMNS,
+                      output_schema)
 
 __all__ = ["officer_metrics", "portfolio_metrics"]
 
@@ -277,7 +277,7 @@ def _compute(data: Any, by: object, config: object,
     else:
         order = _sort_order([_key_array(t, values, nulls)
                              for t, (values, nulls) in zip(key_types, raw_keys)])
-    # Every output column as (null_count, Arrow buffers) over numpy memory, in output order.
+    # The key columns as (null_count, Arrow buffers) over numpy memory, in output order.
     out: list[_Buffers] = [_key_buffers(t, values, nulls, order)
                            for t, (values, nulls) in zip(key_types, raw_keys)]
 
@@ -287,42 +287,26 @@ def _compute(data: Any, by: object, config: object,
              config.risk_watch, config.risk_amber)
     result = K.finalize(total, order, (10**scale,), tuple(float(b) for b in bands[:8])
                         + bands[8:])
-    if len(result) == 2:
+    if isinstance(result, tuple):
         pos, agg = result
         agg_name = "yield" if agg == len(AGGREGATES) else AGGREGATES[agg][0]
         suffix = f" for group {_format_key(key_types, raw_keys, order[pos])}" if keys else ""
         raise OverflowError(f"aggregate {agg_name!r} overflows int64{suffix}")
-
-    aggs, money, mets, rdr_ok, scores, codes = result
-    n = len(order)
-    for k, (_, is_money) in enumerate(AGGREGATES):
-        out.append((0, (None, money[k] if is_money else aggs[k])))
-    for k, name in enumerate(FLOAT_METRICS):
-        if name == "rdr" and not rdr_ok.all():
-            validity = np.packbits(rdr_ok, bitorder="little")
-            out.append((n - int(np.count_nonzero(rdr_ok)), (validity, mets[k])))
-        else:
-            out.append((0, (None, mets[k])))
-    for k in range(len(INT_METRICS)):
-        out.append((0, (None, scores[k])))
-    for k in range(len(BANDS)):
-        out.append((0, (None, *K.band_strings(codes[k]))))
     schema = output_schema(tuple((key, _output_source_type(t)) for key, t in zip(keys, key_types)))
-    return _assemble(schema, out, n)
+    return _assemble(schema, out, result, len(order))
 
 
-
-
-def _assemble(schema: pa.Schema, columns: list[_Buffers], n: int) -> pa.Table:
-    """The output table from every column's (null_count, buffers)."""
+def _assemble(schema: pa.Schema, keys: list[_Buffers], body: K.Finalized, n: int) -> pa.Table:
+    """The output table from the key columns' (null_count, buffers) and the other columns."""
     if _IMPORT_FROM_C is not None:
         # One import of a struct array: far cheaper than one pyarrow call per column.
-        address = K.export_batch(columns, n)
+        address = K.export_batch(keys, body, n)
         try:
             batch = _IMPORT_FROM_C(address, schema)
         finally:
             K.free_exported(address)
         return pa.Table.from_batches([batch])
+    columns = keys + body.columns()
     arrays = [pa.Array.from_buffers(field.type, n, [None if b is None else pa.py_buffer(b)
                                                     for b in buffers], null_count=nulls)
               for field, (nulls, buffers) in zip(schema, columns)]

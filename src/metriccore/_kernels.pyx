@@ -1646,8 +1646,61 @@ cdef inline int8_t band_lower(double x, double green, double watch) noexcept nog
     return 0 if x >= green else (1 if x >= watch else 2)
 
 
+#: The result columns after the keys, in output order: 16 aggregates (money as float64),
+#: 11 float metrics (``rdr`` nullable), 2 integer scores, 6 bands (Arrow ``string``).
+DEF N_BODY = 35
+DEF N_BODY_BUFS = 76           # 16 * 2 + 11 * 2 + 2 * 2 + 6 * 3
+DEF BODY_RDR = 23              # column of rdr: 16 aggregates + metric 7
+DEF BODY_BANDS = 29            # first band column
+
+
+cdef class Finalized:
+    """The result columns after the keys (aggregates, metrics, scores, bands) in output
+    order, in two memory blocks: fixed-width columns, then the band strings.
+
+    Built by :func:`finalize`; :func:`export_batch` exports it without per-column Python
+    objects, and :meth:`columns` gives per-column numpy views (for the per-column path).
+    """
+    cdef object block                 # uint8 numpy array: fixed-width buffers
+    cdef object strings               # uint8 numpy array: band characters
+    cdef readonly int64_t length
+    cdef int64_t null_count[N_BODY]
+    cdef int n_buffers[N_BODY]
+    # per buffer: 0 none, 1 ``block``, 2 ``strings``; its byte offset and size there
+    cdef int buf_block[N_BODY_BUFS]
+    cdef int64_t buf_off[N_BODY_BUFS]
+    cdef int64_t buf_size[N_BODY_BUFS]
+
+    cdef const void* _address(self, int b):
+        if self.buf_block[b] == 0:
+            return NULL
+        arr = self.block if self.buf_block[b] == 1 else self.strings
+        return <const char*>cnp.PyArray_DATA(<cnp.ndarray>arr) + self.buf_off[b]
+
+    def columns(self):
+        """Every column as ``(null_count, buffers)``, buffers as numpy uint8 views or None."""
+        out = []
+        cdef int i, j, b = 0
+        for i in range(N_BODY):
+            bufs = []
+            for j in range(self.n_buffers[i]):
+                if self.buf_block[b] == 0:
+                    bufs.append(None)
+                else:
+                    arr = self.block if self.buf_block[b] == 1 else self.strings
+                    bufs.append(arr[self.buf_off[b]:self.buf_off[b] + self.buf_size[b]])
+                b += 1
+            out.append((self.null_count[i], tuple(bufs)))
+        return out
+
+
+cdef inline int64_t _aligned(int64_t nbytes) noexcept nogil:
+    # buffers start on 64-byte boundaries of their block, as Arrow recommends
+    return (nbytes + 63) & ~(<int64_t>63)
+
+
 def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
-    """Aggregates, metrics and band codes of every group, in ``order``.
+    """Aggregates, metrics, scores and bands of every group, in ``order``.
 
     Parameters
     ----------
@@ -1663,67 +1716,96 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
 
     Returns
     -------
-    tuple
-        ``(aggregates int64 [16, n], money float64 [16, n], metrics float64 [11, n],
-        rdr_valid bool [n], scores int64 [2, n], band codes int8 [6, n])``, where row k of
-        ``money`` is ``float64(aggregate k) / 10**money_scale`` (filled for money rows only);
-        or ``(position, aggregate_index)`` of the first aggregate that does not fit int64
-        (index 16 is ``yield``).
+    Finalized or tuple
+        The result columns after the keys: aggregates (money as
+        ``float64(aggregate) / 10**money_scale``), float metrics (``rdr`` null where it is
+        undefined), scores and bands; or ``(position, aggregate_index)`` of the first
+        aggregate that does not fit int64 (index 16 is ``yield``).
     """
-    cdef int64_t n = order.shape[0], i, g, k, yl
+    cdef int64_t n = order.shape[0], i, g, yl
+    cdef int k, b
     cdef double p_dbl = <double>conf[0]
     cdef double fg = bands[0], fw = bands[1], sg = bands[2], sw = bands[3]
     cdef double rg = bands[4], rw = bands[5], ag = bands[6], aw = bands[7]
     cdef int64_t dg = bands[8], dw = bands[9], kg = bands[10], kw = bands[11], ka = bands[12]
-    aggs_np = np.empty((16, n), dtype=np.int64)
-    money_np = np.zeros((16, n), dtype=np.float64)
-    mets_np = np.empty((11, n), dtype=np.float64)
-    rdr_ok_np = np.empty(n, dtype=np.bool_)
-    scores_np = np.empty((2, n), dtype=np.int64)
-    codes_np = np.empty((6, n), dtype=np.int8)
-    cdef int64_t[:, ::1] aggs = aggs_np
-    cdef double[:, ::1] money = money_np
-    cdef double[:, ::1] mets = mets_np
-    cdef cnp.npy_bool[::1] rdr_ok = rdr_ok_np
-    cdef int64_t[:, ::1] scores = scores_np
-    cdef int8_t[:, ::1] codes = codes_np
+    cdef Finalized res = Finalized()
+    cdef int64_t col_bytes = _aligned(8 * n), bits_bytes = (n + 7) // 8
+    cdef int64_t off_bytes = _aligned(4 * (n + 1)), pos = 0, total
+    cdef int64_t band_total[6]
+    cdef int32_t[5] lens = [5, 5, 4, 5, 3]
+    cdef const char* names[5]
+    names[0] = "green"
+    names[1] = "watch"
+    names[2] = "flag"
+    names[3] = "amber"
+    names[4] = "red"
+    # Fixed-width block: 29 value columns, the rdr validity bitmap, 6 band offset buffers
+    # and the band codes (scratch, 6 * n bytes).
+    res.block = np.empty(29 * col_bytes + _aligned(bits_bytes) + 6 * off_bytes + 6 * n + 1,
+                         dtype=np.uint8)
+    res.length = n
+    cdef char* base = <char*>cnp.PyArray_DATA(<cnp.ndarray>res.block)
+    cdef char* cols[29]
+    for k in range(29):
+        cols[k] = base + k * col_bytes
+    cdef uint8_t* rdr_bits = <uint8_t*>(base + 29 * col_bytes)
+    cdef int64_t offs_at = 29 * col_bytes + _aligned(bits_bytes)
+    cdef int32_t* offs[6]
+    for k in range(6):
+        offs[k] = <int32_t*>(base + offs_at + k * off_bytes)
+    cdef int8_t* codes = <int8_t*>(base + offs_at + 6 * off_bytes)
+    cdef int64_t v[16]
+    cdef int64_t pair_mask[16]
+    cdef int64_t carry
     cdef const int64_t* acc
-    cdef int64_t bad_pos = -1, bad_agg = 0
+    for k in range(16):
+        pair_mask[k] = -1 if OUT_PAIR[k] else 0
+    cdef int64_t bad_pos = -1, bad_agg = 0, n_rdr = 0
     cdef double fimr, slip, roll, frr, porr, ayr, rdr, oti, pen, raw, a, gm
     cdef bint has_rdr
     cdef int64_t risk, dqi
+    cdef int8_t c
+    cdef uint8_t* data
     with nogil:
+        memset(rdr_bits, 0, bits_bytes)
         for i in range(n):
             g = order[i]
             acc = part.p.acc + g * NACC
+            # Branch-free gather first; the first carry is looked up only when there is one.
+            carry = 0
             for k in range(16):
-                if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
-                    bad_pos = i
-                    bad_agg = k
-                    break
-                aggs[k, i] = acc[OUT_SLOT[k]]
-                if OUT_MONEY[k]:
-                    money[k, i] = <double>aggs[k, i] / p_dbl
-            if bad_pos >= 0:
+                v[k] = acc[OUT_SLOT[k]]
+                carry |= acc[OUT_SLOT[k] + 1] & pair_mask[k]
+            if carry != 0:
+                for k in range(16):
+                    if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
+                        bad_pos = i
+                        bad_agg = k
+                        break
                 break
-            if mc_add_ovf(aggs[8, i], aggs[9, i], &yl):
+            for k in range(16):
+                if OUT_MONEY[k]:
+                    (<double*>cols[k])[i] = <double>v[k] / p_dbl
+                else:
+                    (<int64_t*>cols[k])[i] = v[k]
+            if mc_add_ovf(v[8], v[9], &yl):
                 bad_pos = i
                 bad_agg = 16
                 break
-            # aggs rows: 0 loans, 1 first_miss, 2 portfolio, 3 d16, 4 par, 5 prev16,
-            # 6 rolled, 7 due7, 8 interest, 9 fees_collected, 10 fees_due, 11 active,
-            # 12 sum_days, 13 n_days, 14 sum_age, 15 n_age
-            fimr = <double>aggs[1, i] / <double>aggs[0, i] if aggs[0, i] > 0 else 0.0
-            slip = safe(aggs[3, i], aggs[7, i])
-            roll = safe(aggs[6, i], aggs[5, i])
-            frr = safe(aggs[9, i], aggs[10, i])
-            porr = safe(aggs[4, i], aggs[2, i])
-            ayr = <double>yl / <double>aggs[4, i] if aggs[4, i] > 0 else 0.0
+            # v: 0 loans, 1 first_miss, 2 portfolio, 3 d16, 4 par, 5 prev16, 6 rolled,
+            # 7 due7, 8 interest, 9 fees_collected, 10 fees_due, 11 active, 12 sum_days,
+            # 13 n_days, 14 sum_age, 15 n_age
+            fimr = <double>v[1] / <double>v[0] if v[0] > 0 else 0.0
+            slip = safe(v[3], v[7])
+            roll = safe(v[6], v[5])
+            frr = safe(v[9], v[10])
+            porr = safe(v[4], v[2])
+            ayr = <double>yl / <double>v[4] if v[4] > 0 else 0.0
             has_rdr = False
             rdr = 0.0
-            if aggs[13, i] > 0 and aggs[15, i] > 0:
-                a = <double>aggs[12, i] / <double>aggs[13, i]
-                gm = <double>aggs[14, i] / <double>aggs[15, i]
+            if v[13] > 0 and v[15] > 0:
+                a = <double>v[12] / <double>v[13]
+                gm = <double>v[14] / <double>v[15]
                 if gm > 0.0:
                     rdr = (1.0 - (a / gm) / 0.25) * 100.0
                     has_rdr = True
@@ -1738,57 +1820,85 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             risk = <int64_t>floor(raw + 0.5)
             dqi = <int64_t>floor(100.0 * (0.50 * (raw / 100.0) + 0.35 * oti
                                           + 0.15 * (1.0 - clamp01(fimr))) + 0.5)
-            mets[0, i] = fimr
-            mets[1, i] = slip
-            mets[2, i] = roll
-            mets[3, i] = frr
-            mets[4, i] = porr
-            mets[5, i] = <double>yl / p_dbl
-            mets[6, i] = ayr
-            mets[7, i] = rdr
-            mets[8, i] = oti
-            mets[9, i] = pen
-            mets[10, i] = raw
-            rdr_ok[i] = has_rdr
-            scores[0, i] = risk
-            scores[1, i] = dqi
-            codes[0, i] = band_upper(fimr, fg, fw)
-            codes[1, i] = band_upper(slip, sg, sw)
-            codes[2, i] = band_upper(roll, rg, rw)
-            codes[3, i] = band_lower(ayr, ag, aw)
-            codes[4, i] = 0 if dqi >= dg else (1 if dqi >= dw else 2)
-            codes[5, i] = 0 if risk >= kg else (1 if risk >= kw else (3 if risk >= ka else 4))
+            (<double*>cols[16])[i] = fimr
+            (<double*>cols[17])[i] = slip
+            (<double*>cols[18])[i] = roll
+            (<double*>cols[19])[i] = frr
+            (<double*>cols[20])[i] = porr
+            (<double*>cols[21])[i] = <double>yl / p_dbl
+            (<double*>cols[22])[i] = ayr
+            (<double*>cols[23])[i] = rdr
+            (<double*>cols[24])[i] = oti
+            (<double*>cols[25])[i] = pen
+            (<double*>cols[26])[i] = raw
+            if has_rdr:
+                rdr_bits[i >> 3] |= <uint8_t>(1 << (i & 7))
+                n_rdr += 1
+            (<int64_t*>cols[27])[i] = risk
+            (<int64_t*>cols[28])[i] = dqi
+            codes[i] = band_upper(fimr, fg, fw)
+            codes[n + i] = band_upper(slip, sg, sw)
+            codes[2 * n + i] = band_upper(roll, rg, rw)
+            codes[3 * n + i] = band_lower(ayr, ag, aw)
+            codes[4 * n + i] = 0 if dqi >= dg else (1 if dqi >= dw else 2)
+            codes[5 * n + i] = 0 if risk >= kg else (1 if risk >= kw else (3 if risk >= ka else 4))
+        if bad_pos < 0:
+            # band offsets (int32: at most 5 bytes a row, and n < 2**31 / 5 groups here)
+            for k in range(6):
+                total = 0
+                offs[k][0] = 0
+                for i in range(n):
+                    total += lens[codes[k * n + i]]
+                    offs[k][i + 1] = <int32_t>total
+                band_total[k] = total
     if bad_pos >= 0:
         return (bad_pos, bad_agg)
-    return aggs_np, money_np, mets_np, rdr_ok_np, scores_np, codes_np
-
-
-_BAND_BYTES = [b"green", b"watch", b"flag", b"amber", b"red"]
-
-
-def band_strings(const int8_t[::1] codes):
-    """Arrow ``string`` buffers (int32 offsets, UTF-8 bytes) of band names for ``codes``."""
-    cdef int64_t n = codes.shape[0], i, total = 0
-    cdef int32_t[5] lens = [5, 5, 4, 5, 3]
-    cdef const char* names[5]
-    cdef bytes keep0 = _BAND_BYTES[0], keep1 = _BAND_BYTES[1], keep2 = _BAND_BYTES[2]
-    cdef bytes keep3 = _BAND_BYTES[3], keep4 = _BAND_BYTES[4]
-    names[0] = keep0
-    names[1] = keep1
-    names[2] = keep2
-    names[3] = keep3
-    names[4] = keep4
-    offsets_np = np.empty(n + 1, dtype=np.int32)
-    cdef int32_t[::1] offsets = offsets_np
-    offsets[0] = 0
-    for i in range(n):
-        total += lens[codes[i]]
-        offsets[i + 1] = <int32_t>total
-    data_np = np.empty(total, dtype=np.uint8)
-    cdef uint8_t[::1] data = data_np
-    for i in range(n):
-        memcpy(&data[offsets[i]], names[codes[i]], lens[codes[i]])
-    return offsets_np, data_np
+    total = 0
+    for k in range(6):
+        total += band_total[k]
+    res.strings = np.empty(total, dtype=np.uint8)
+    data = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>res.strings)
+    with nogil:
+        for k in range(6):
+            for i in range(n):
+                c = codes[k * n + i]
+                # fixed-size copies (inlined), not a memcpy call of 3 to 5 bytes per string
+                if lens[c] == 3:
+                    memcpy(data, names[c], 3)
+                else:
+                    memcpy(data, names[c], 4)
+                    if lens[c] == 5:
+                        data[4] = names[c][4]
+                data += lens[c]
+    # column descriptors
+    b = 0
+    pos = 0
+    for k in range(29):
+        res.null_count[k] = 0
+        res.n_buffers[k] = 2
+        res.buf_block[b] = 0
+        res.buf_block[b + 1] = 1
+        res.buf_off[b + 1] = k * col_bytes
+        res.buf_size[b + 1] = 8 * n
+        if k == BODY_RDR and n_rdr < n:
+            res.null_count[k] = n - n_rdr
+            res.buf_block[b] = 1
+            res.buf_off[b] = 29 * col_bytes
+            res.buf_size[b] = bits_bytes
+        b += 2
+    for k in range(6):
+        res.null_count[BODY_BANDS + k] = 0
+        res.n_buffers[BODY_BANDS + k] = 3
+        res.buf_block[b] = 0
+        res.buf_block[b + 1] = 1
+        res.buf_off[b + 1] = offs_at + k * off_bytes
+        res.buf_size[b + 1] = 4 * (n + 1)
+        res.buf_block[b + 2] = 2
+        res.buf_off[b + 2] = pos
+        res.buf_size[b + 2] = band_total[k]
+        pos += band_total[k]
+        b += 3
+    return res
 
 
 # --------------------------------------------------------------------------------------
@@ -1824,15 +1934,17 @@ cdef void _release_root(ArrowArray* a) noexcept nogil:
     a.release = NULL
 
 
-def export_batch(list columns, int64_t length):
-    """Export ``columns`` as an Arrow C struct array; returns its address.
+def export_batch(list columns, Finalized body, int64_t length):
+    """Export ``columns`` and then ``body``'s columns as an Arrow C struct array; returns
+    its address.
 
-    Each column is ``(null_count, buffers)`` where ``buffers`` is a tuple of C-contiguous
-    numpy arrays or None (the validity bitmap first, as in the Arrow layout). The struct is
-    meant for ``pyarrow.RecordBatch._import_from_c(address, schema)``, which moves it; the
-    caller then frees the address with :func:`free_exported`.
+    Each of ``columns`` (the keys) is ``(null_count, buffers)`` where ``buffers`` is a tuple
+    of C-contiguous numpy arrays or None (the validity bitmap first, as in the Arrow
+    layout). The struct is meant for ``pyarrow.RecordBatch._import_from_c(address,
+    schema)``, which moves it; the caller then frees the address with
+    :func:`free_exported`.
     """
-    cdef int64_t nc = len(columns), nb = 0, i, j, k = 0
+    cdef int64_t nk = len(columns), nc = nk + N_BODY, nb = N_BODY_BUFS, i, j, k = 0, bb = 0
     cdef OutPriv* p
     cdef ArrowArray* root
     cdef ArrowArray* ch
@@ -1856,17 +1968,28 @@ def export_batch(list columns, int64_t length):
         free(p)
         free(root)
         raise MemoryError()
-    keep = []
+    # Owns every buffer: the key arrays and ``body`` (a list only when there are keys).
+    keep = body
+    if nk:
+        keep = [body]
     for i in range(nc):
-        null_count, buffers = columns[i]
         ch = &p.children[i]
         p.child_ptrs[i] = ch
         ch.length = length
-        ch.null_count = null_count
         ch.offset = 0
-        ch.n_buffers = len(buffers)
         ch.buffers = &p.bufs[k]
         ch.release = _release_child
+        if i >= nk:
+            ch.null_count = body.null_count[i - nk]
+            ch.n_buffers = body.n_buffers[i - nk]
+            for j in range(ch.n_buffers):
+                p.bufs[k] = body._address(bb)
+                bb += 1
+                k += 1
+            continue
+        null_count, buffers = columns[i]
+        ch.null_count = null_count
+        ch.n_buffers = len(buffers)
         for j in range(len(buffers)):
             arr = buffers[j]
             if arr is None:
