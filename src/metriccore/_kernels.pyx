@@ -25,9 +25,10 @@ cimport cython
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uintptr_t,
                           uint64_t, INT64_MIN, INT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcpy, memset, memcmp
+from libc.string cimport memcpy, memset, memcmp, strlen
 from libc.math cimport floor, fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 import numpy as np
 cimport numpy as cnp
@@ -1307,6 +1308,43 @@ cdef class ArrowInput:
     def column_type(self, int index):
         """The :class:`ColumnType` of column ``index``."""
         return _parse_schema_type(self.schema.children[index])
+
+    def schema_key(self):
+        """Bytes that identify the schema: every column's name, format, flags, children and
+        dictionary, recursively (the metadata is left out). Equal keys give equal
+        ``names`` and ``column_type`` results, so a caller can cache what it derives from
+        them."""
+        cdef bytes out = PyBytes_FromStringAndSize(NULL, _schema_key(self.schema, NULL, 0))
+        _schema_key(self.schema, PyBytes_AS_STRING(out), 0)
+        return out
+
+
+cdef int64_t _key_str(const char* text, char* out, int64_t at) noexcept nogil:
+    cdef int64_t ln = -1 if text == NULL else <int64_t>strlen(text)
+    if out != NULL:
+        memcpy(out + at, &ln, 8)
+        if ln > 0:
+            memcpy(out + at + 8, text, ln)
+    return at + 8 + (ln if ln > 0 else 0)
+
+
+cdef int64_t _schema_key(ArrowSchema* sc, char* out, int64_t at) noexcept nogil:
+    """Write the key of ``sc`` at ``out + at`` (only measure when ``out`` is NULL); returns
+    the end position. Strings are length-prefixed (8 bytes, -1 for NULL) and so is the
+    dictionary (-1: none), so that different schemas never give the same bytes."""
+    cdef int64_t i, has_dict = -1 if sc.dictionary == NULL else 0
+    at = _key_str(sc.name, out, at)
+    at = _key_str(sc.format, out, at)
+    if out != NULL:
+        memcpy(out + at, &sc.flags, 8)
+        memcpy(out + at + 8, &sc.n_children, 8)
+        memcpy(out + at + 16, &has_dict, 8)
+    at += 24
+    for i in range(sc.n_children):
+        at = _schema_key(sc.children[i], out, at)
+    if sc.dictionary != NULL:
+        at = _schema_key(sc.dictionary, out, at)
+    return at
 
 
 cdef int _check_layout(ArrowArray* a, int kind, str name, str what) except -1:
