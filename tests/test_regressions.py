@@ -70,3 +70,18 @@ def test_cached_column_plans_follow_the_schema(engine):
                               engine.officer_metrics(table))
     reordered = table.select(list(reversed(table.column_names)))
     S.assert_tables_identical(engine.officer_metrics(reordered), engine.officer_metrics(table))
+
+
+@pytest.mark.parametrize("arrow_type", [pa.uint8(), pa.uint32(), pa.int64(), pa.uint64()])
+@pytest.mark.parametrize("spread", ["dense", "wide"])
+def test_single_integer_key_order_and_values(engine, reference, arrow_type, spread):
+    # One integer key is sorted by a counting sort when its values are dense and by the
+    # general path otherwise; both must give the reference's rows, the null group last.
+    unsigned = pa.types.is_unsigned_integer(arrow_type)
+    top = 2**arrow_type.bit_width - 1 if unsigned else 2**(arrow_type.bit_width - 1) - 1
+    values = [3, 1, None, 2, 3, 0] + ([top, top - 1] if spread == "wide" else [7, 5])
+    table = _snapshot(pa.array(values, arrow_type))
+    got = engine.officer_metrics(table)
+    expected = sorted({v for v in values if v is not None}) + [None]
+    assert got["officer_id"].to_pylist() == expected
+    S.assert_tables_identical(got, reference.officer_metrics(table))

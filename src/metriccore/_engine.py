@@ -303,6 +303,27 @@ def _config_args(config: MetricConfig) -> tuple[tuple[int, int, int, int], tuple
             tuple(float(b) for b in bands[:8]) + bands[8:])
 
 
+def _order_and_keys(total: K.Partial,
+                    key_types: list[K.ColumnType]) -> tuple[np.ndarray, list[_Buffers]]:
+    """The group order (by the keys ascending, nulls last) and the key columns in that
+    order as (null_count, Arrow buffers) over numpy memory."""
+    if len(key_types) == 1 and _values_type(key_types[0]).kind == K.KIND_INT:
+        # one integer key (the usual officer id): a counting sort in one call
+        fast = K.int_key_column(total, key_types[0])
+        if fast is not None:
+            return fast[0], [fast[1]]
+    raw_keys = total.key_arrays()
+    if not key_types:
+        order = np.zeros(total.n_groups, dtype=np.int64)
+    elif all(not isinstance(values, tuple) for values, _ in raw_keys):
+        order = _int_sort_order(key_types, raw_keys)  # integer keys only: numpy lexsort
+    else:
+        order = _sort_order([_key_array(t, values, nulls)
+                             for t, (values, nulls) in zip(key_types, raw_keys)])
+    return order, [_key_buffers(t, values, nulls, order)
+                   for t, (values, nulls) in zip(key_types, raw_keys)]
+
+
 def _compute(data: Any, by: object, config: object,
              threads: object, columns: Mapping[str, str] | None) -> pa.Table:
     config = check_config(config)
@@ -323,23 +344,13 @@ def _compute(data: Any, by: object, config: object,
     if errors:
         _raise_row_error(errors, plan.col_names)
 
-    raw_keys = total.key_arrays()
-    if not keys:
-        order = np.zeros(total.n_groups, dtype=np.int64)
-    elif all(not isinstance(values, tuple) for values, _ in raw_keys):
-        order = _int_sort_order(key_types, raw_keys)  # integer keys only: numpy lexsort
-    else:
-        order = _sort_order([_key_array(t, values, nulls)
-                             for t, (values, nulls) in zip(key_types, raw_keys)])
-    # The key columns as (null_count, Arrow buffers) over numpy memory, in output order.
-    out: list[_Buffers] = [_key_buffers(t, values, nulls, order)
-                           for t, (values, nulls) in zip(key_types, raw_keys)]
-
+    order, out = _order_and_keys(total, key_types)
     result = K.finalize(total, order, finalize_conf, bands)
     if isinstance(result, tuple):
         pos, agg = result
         agg_name = "yield" if agg == len(AGGREGATES) else AGGREGATES[agg][0]
-        suffix = f" for group {_format_key(key_types, raw_keys, order[pos])}" if keys else ""
+        suffix = (f" for group {_format_key(key_types, total.key_arrays(), order[pos])}"
+                  if keys else "")
         raise OverflowError(f"aggregate {agg_name!r} overflows int64{suffix}")
     return _assemble(plan.schema, out, result, len(order))
 

@@ -47,6 +47,10 @@ class Partial:
         self,
     ) -> list[tuple[Any, npt.NDArray[np.bool_]]]: ...
 
+def int_key_column(
+    part: Partial, t: ColumnType
+) -> tuple[npt.NDArray[np.int64], tuple[int, tuple[Any, ...]]] | None: ...
+
 class _Job: ...
 
 def prepare(

@@ -23,7 +23,7 @@ Conventions
 
 cimport cython
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uintptr_t,
-                          uint64_t, INT64_MIN, INT64_MAX)
+                          uint64_t, INT64_MIN, INT64_MAX, UINT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset, memcmp, strlen
 from libc.math cimport floor, fabs, isnan, isinf
@@ -1522,6 +1522,83 @@ cdef class Partial:
                     memcpy(&data[offs[g]], it.arena + it.offs[vals[g]], it.lens[vals[g]])
             out.append(((offs, data), nulls.astype(bool)))
         return out
+
+
+def int_key_column(Partial part, ColumnType t):
+    """Group order and output column of a single integer key, by a counting sort.
+
+    ``t`` is the key's type (integers, or a dictionary of integers). Returns
+    ``(order, (null_count, (validity, values)))``: the group ids sorted by key ascending with
+    the null group last, and the key column in that order as Arrow buffers (values in the
+    key's own integer type, ``validity`` None without a null group). Returns None when the
+    keys span more than a few times as many values as there are groups: the caller sorts.
+    """
+    cdef ColumnType inner = t.value if t.kind == K_DICT else t
+    cdef int64_t G = part.p.G, g, i, n_valid = 0, null_g = -1, span, x
+    cdef uint64_t u, lo = UINT64_MAX, hi = 0
+    cdef uint64_t flip = 0 if (inner.width == 8 and not inner.is_signed) else (<uint64_t>1) << 63
+    cdef int width = inner.width
+    cdef int32_t* slot
+    if part.p.n_keys != 1 or part.p.is_str[0] or inner.kind != K_INT:
+        raise ValueError("int_key_column needs a partial with one integer key")
+    # keys as unsigned numbers in key order (signed ones shifted by 2**63)
+    for g in range(G):
+        if part.p.gnull[g] & 1:
+            null_g = g
+            continue
+        u = (<uint64_t>part.p.gkeys[g]) ^ flip
+        if u < lo:
+            lo = u
+        if u > hi:
+            hi = u
+        n_valid += 1
+    if n_valid > 0 and hi - lo > <uint64_t>(4 * G + 1024):
+        return None
+    span = <int64_t>(hi - lo) + 1 if n_valid > 0 else 0
+    dtype = _INT_DTYPES[(width, bool(inner.is_signed))]
+    order_np = np.empty(G, dtype=np.int64)
+    values_np = np.empty(G, dtype=dtype)
+    cdef int64_t* order = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>order_np)
+    cdef char* values = <char*>cnp.PyArray_DATA(<cnp.ndarray>values_np)
+    slot = <int32_t*>malloc((span + 1) * sizeof(int32_t))
+    if slot == NULL:
+        raise MemoryError()
+    with nogil:
+        memset(slot, 0xff, (span + 1) * sizeof(int32_t))     # -1: no group
+        for g in range(G):
+            if not (part.p.gnull[g] & 1):
+                slot[<int64_t>(((<uint64_t>part.p.gkeys[g]) ^ flip) - lo)] = <int32_t>g
+        i = 0
+        for x in range(span):
+            if slot[x] >= 0:
+                order[i] = slot[x]
+                i += 1
+        if null_g >= 0:
+            order[i] = null_g
+        # the values, truncated to the key's width as numpy's astype does
+        for i in range(G):
+            x = part.p.gkeys[order[i]]
+            if width == 1:
+                (<int8_t*>values)[i] = <int8_t>x
+            elif width == 2:
+                (<int16_t*>values)[i] = <int16_t>x
+            elif width == 4:
+                (<int32_t*>values)[i] = <int32_t>x
+            else:
+                (<int64_t*>values)[i] = x
+    free(slot)
+    if null_g < 0:
+        return order_np, (0, (None, values_np))
+    validity_np = np.zeros((G + 7) // 8, dtype=np.uint8)
+    cdef uint8_t* bits = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>validity_np)
+    for i in range(G - 1):            # every group valid but the last (the null one)
+        bits[i >> 3] |= <uint8_t>(1 << (i & 7))
+    return order_np, (1, (validity_np, values_np))
+
+
+_INT_DTYPES = {(1, True): np.int8, (1, False): np.uint8, (2, True): np.int16,
+               (2, False): np.uint16, (4, True): np.int32, (4, False): np.uint32,
+               (8, True): np.int64, (8, False): np.uint64}
 
 
 cdef class _Job:
