@@ -1795,10 +1795,10 @@ cdef class Finalized:
     def columns(self):
         """Every column as ``(null_count, buffers)``, buffers as numpy uint8 views or None."""
         out = []
-        cdef int i, j, b = 0
+        cdef int i, _j, b = 0
         for i in range(N_BODY):
             bufs = []
-            for j in range(self.n_buffers[i]):
+            for _j in range(self.n_buffers[i]):
                 if self.buf_block[b] == 0:
                     bufs.append(None)
                 else:
@@ -1916,11 +1916,31 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             frr = safe(v[9], v[10])
             porr = safe(v[4], v[2])
             ayr = <double>yl / <double>v[4] if v[4] > 0 else 0.0
+            (<double*>cols[16])[i] = fimr
+            (<double*>cols[17])[i] = slip
+            (<double*>cols[18])[i] = roll
+            (<double*>cols[19])[i] = frr
+            (<double*>cols[20])[i] = porr
+            (<double*>cols[21])[i] = <double>yl / p_dbl
+            (<double*>cols[22])[i] = ayr
+            codes[i] = band_upper(fimr, fg, fw)
+            codes[n + i] = band_upper(slip, sg, sw)
+            codes[2 * n + i] = band_upper(roll, rg, rw)
+            codes[3 * n + i] = band_lower(ayr, ag, aw)
+        # The scores in a second, shorter loop: their chain of dependent divisions is long,
+        # and a short loop body lets the CPU overlap several groups' chains.
+        for i in range(n if bad_pos < 0 else 0):
+            fimr = (<double*>cols[16])[i]
+            slip = (<double*>cols[17])[i]
+            roll = (<double*>cols[18])[i]
+            porr = (<double*>cols[20])[i]
+            ayr = (<double*>cols[22])[i]
+            # aggregates 12 sum_days, 13 n_days, 14 sum_age, 15 n_age
             has_rdr = False
             rdr = 0.0
-            if v[13] > 0 and v[15] > 0:
-                a = <double>v[12] / <double>v[13]
-                gm = <double>v[14] / <double>v[15]
+            if (<int64_t*>cols[13])[i] > 0 and (<int64_t*>cols[15])[i] > 0:
+                a = <double>(<int64_t*>cols[12])[i] / <double>(<int64_t*>cols[13])[i]
+                gm = <double>(<int64_t*>cols[14])[i] / <double>(<int64_t*>cols[15])[i]
                 if gm > 0.0:
                     rdr = (1.0 - (a / gm) / 0.25) * 100.0
                     has_rdr = True
@@ -1935,13 +1955,6 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             risk = <int64_t>floor(raw + 0.5)
             dqi = <int64_t>floor(100.0 * (0.50 * (raw / 100.0) + 0.35 * oti
                                           + 0.15 * (1.0 - clamp01(fimr))) + 0.5)
-            (<double*>cols[16])[i] = fimr
-            (<double*>cols[17])[i] = slip
-            (<double*>cols[18])[i] = roll
-            (<double*>cols[19])[i] = frr
-            (<double*>cols[20])[i] = porr
-            (<double*>cols[21])[i] = <double>yl / p_dbl
-            (<double*>cols[22])[i] = ayr
             (<double*>cols[23])[i] = rdr
             (<double*>cols[24])[i] = oti
             (<double*>cols[25])[i] = pen
@@ -1951,10 +1964,6 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                 n_rdr += 1
             (<int64_t*>cols[27])[i] = risk
             (<int64_t*>cols[28])[i] = dqi
-            codes[i] = band_upper(fimr, fg, fw)
-            codes[n + i] = band_upper(slip, sg, sw)
-            codes[2 * n + i] = band_upper(roll, rg, rw)
-            codes[3 * n + i] = band_lower(ayr, ag, aw)
             codes[4 * n + i] = 0 if dqi >= dg else (1 if dqi >= dw else 2)
             codes[5 * n + i] = 0 if risk >= kg else (1 if risk >= kw else (3 if risk >= ka else 4))
         if bad_pos < 0:
@@ -2059,7 +2068,7 @@ def export_batch(list columns, Finalized body, int64_t length):
     schema)``, which moves it; the caller then frees the address with
     :func:`free_exported`.
     """
-    cdef int64_t nk = len(columns), nc = nk + N_BODY, nb = N_BODY_BUFS, i, j, k = 0, bb = 0
+    cdef int64_t nk = len(columns), nc = nk + N_BODY, nb = N_BODY_BUFS, i, j, _j, k = 0, bb = 0
     cdef OutPriv* p
     cdef ArrowArray* root
     cdef ArrowArray* ch
@@ -2097,7 +2106,7 @@ def export_batch(list columns, Finalized body, int64_t length):
         if i >= nk:
             ch.null_count = body.null_count[i - nk]
             ch.n_buffers = body.n_buffers[i - nk]
-            for j in range(ch.n_buffers):
+            for _j in range(ch.n_buffers):
                 p.bufs[k] = body._address(bb)
                 bb += 1
                 k += 1
