@@ -26,7 +26,7 @@ from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, 
                           uint64_t, INT64_MIN, INT64_MAX, UINT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset, memcmp, strlen
-from libc.math cimport floor, fabs, isnan, isinf
+from libc.math cimport fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
@@ -1849,6 +1849,7 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int64_t band_total[6]
     cdef int32_t[5] lens = [5, 5, 4, 5, 3]
     cdef const char* names[5]
+    cdef char words[40]            # the names, zero-padded to 8 bytes each
     names[0] = "green"
     names[1] = "watch"
     names[2] = "flag"
@@ -1952,9 +1953,12 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             raw = (100.0 - 20.0 * clamp01(porr) - 15.0 * clamp01(fimr)
                    - 10.0 * clamp01(roll) - pen - 15.0 * (1.0 - clamp01(ayr)))
             raw = py_min(100.0, py_max(0.0, raw))
-            risk = <int64_t>floor(raw + 0.5)
-            dqi = <int64_t>floor(100.0 * (0.50 * (raw / 100.0) + 0.35 * oti
-                                          + 0.15 * (1.0 - clamp01(fimr))) + 0.5)
+            # floor(x + 0.5) as a truncating cast (no libm call): both arguments are finite
+            # and >= 0.5 (raw is clamped to [0, 100], oti and 1 - clamp01 to [0, 1]), where
+            # truncation and floor agree.
+            risk = <int64_t>(raw + 0.5)
+            dqi = <int64_t>(100.0 * (0.50 * (raw / 100.0) + 0.35 * oti
+                                     + 0.15 * (1.0 - clamp01(fimr))) + 0.5)
             (<double*>cols[23])[i] = rdr
             (<double*>cols[24])[i] = oti
             (<double*>cols[25])[i] = pen
@@ -1980,19 +1984,18 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     total = 0
     for k in range(6):
         total += band_total[k]
-    res.strings = np.empty(total, dtype=np.uint8)
+    # Each name is written as one 8-byte store (the next name overwrites the padding), so
+    # the block has 8 bytes of slack past the last string; the offsets end before them.
+    res.strings = np.empty(total + 8, dtype=np.uint8)
     data = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>res.strings)
+    memset(words, 0, sizeof(words))
+    for k in range(5):
+        memcpy(words + 8 * k, names[k], lens[k])
     with nogil:
         for k in range(6):
             for i in range(n):
                 c = codes[k * n + i]
-                # fixed-size copies (inlined), not a memcpy call of 3 to 5 bytes per string
-                if lens[c] == 3:
-                    memcpy(data, names[c], 3)
-                else:
-                    memcpy(data, names[c], 4)
-                    if lens[c] == 5:
-                        data[4] = names[c][4]
+                memcpy(data, words + 8 * c, 8)
                 data += lens[c]
     # column descriptors
     b = 0
