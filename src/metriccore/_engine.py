@@ -289,11 +289,26 @@ def _make_plan(src: K.ArrowInput, keys: list[str], roles: tuple[str, ...]) -> _P
     return _Plan(indices, types, col_names, key_types, schema)
 
 
+_ConfigArgs = tuple[tuple[int, int, int, int], tuple[int], tuple[float | int, ...]]
+#: The configuration of the latest call and its numbers: most callers pass the same object
+#: (or none) every time, and an identity test is cheaper than hashing 16 fields.
+_last_config: tuple[MetricConfig, _ConfigArgs] | None = None
+
+
+def _config_args(config: MetricConfig) -> _ConfigArgs:
+    """The numbers ``prepare`` and ``finalize`` take from ``config``."""
+    global _last_config
+    last = _last_config
+    if last is not None and last[0] is config:
+        return last[1]
+    args = _config_numbers(config)
+    _last_config = (config, args)
+    return args
+
+
 @lru_cache(maxsize=64)
-def _config_args(config: MetricConfig) -> tuple[tuple[int, int, int, int], tuple[int],
-                                                tuple[float | int, ...]]:
-    """The numbers ``prepare`` and ``finalize`` take from ``config`` (equal configurations
-    give equal numbers)."""
+def _config_numbers(config: MetricConfig) -> _ConfigArgs:
+    # equal configurations give equal numbers: they hold equal exact values
     scale = config.money_scale
     bands = (config.fimr_green, config.fimr_watch, config.slippage_green,
              config.slippage_watch, config.roll_green, config.roll_watch, config.ayr_green,
