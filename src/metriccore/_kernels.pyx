@@ -1809,6 +1809,17 @@ cdef class Finalized:
         return out
 
 
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define mc_prefetch(p) __builtin_prefetch(p)
+    #else
+    #define mc_prefetch(p) ((void)(p))
+    #endif
+    """
+    void mc_prefetch(const void* p) noexcept nogil
+
+
 cdef inline int64_t _aligned(int64_t nbytes) noexcept nogil:
     # buffers start on 64-byte boundaries of their block, as Arrow recommends
     return (nbytes + 63) & ~(<int64_t>63)
@@ -1874,6 +1885,7 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int64_t pair_mask[16]
     cdef int64_t carry
     cdef const int64_t* acc
+    cdef const char* acc_ahead
     for k in range(16):
         pair_mask[k] = -1 if OUT_PAIR[k] else 0
     cdef int64_t bad_pos = -1, bad_agg = 0, n_rdr = 0
@@ -1887,6 +1899,11 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
         for i in range(n):
             g = order[i]
             acc = part.p.acc + g * NACC
+            if i + 8 < n:
+                # the groups are visited in key order, not memory order: fetch ahead
+                acc_ahead = <const char*>(part.p.acc + order[i + 8] * NACC)
+                for k in range(0, NACC * 8, 64):
+                    mc_prefetch(acc_ahead + k)
             # Branch-free gather first; the first carry is looked up only when there is one.
             carry = 0
             for k in range(16):
