@@ -7,7 +7,8 @@ import sys
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -18,8 +19,8 @@ from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY,
                     UNSUPPORTED_INPUT, check_by, check_columns, check_config, check_threads,
                     check_type, column_index)
 from ._config import MetricConfig
-from ._schema import (AGGREGATES, BANDS, BOOL_COLUMNS, DAY_COLUMNS, FLOAT_METRICS,
-                      INPUT_COLUMNS, INT_METRICS, MONEY_COLUMNS, output_schema)
+from ._schema import (AGGREGATES, BOOL_COLUMNS, DAY_COLUMNS, INPUT_COLUMNS, MONEY_COLUMNS,
+                      output_schema)
 
 __all__ = ["officer_metrics", "portfolio_metrics"]
 
@@ -238,21 +239,44 @@ def _format_key(key_types: list[K.ColumnType], raw_keys: list[Any], group: int) 
     return repr(values[0]) if len(values) == 1 else repr(tuple(values))
 
 
-def _compute(data: Any, by: object, config: object,
-             threads: object, columns: Mapping[str, str] | None) -> pa.Table:
-    config = check_config(config)
-    nthreads = resolve_threads(threads)
-    keys = check_by(by)
-    roles = check_columns(columns)
-    src = to_arrow_input(data)
+class _Plan(NamedTuple):
+    """What a call derives from the input's schema and the column options alone."""
 
+    indices: list[int]              # input column of every key, then of every role
+    types: list[K.ColumnType]       # their parsed types
+    col_names: list[str]            # their names
+    key_types: list[K.ColumnType]
+    schema: pa.Schema               # of the result
+
+
+#: Plans by (schema key, key names, role column names): the column lookups and type
+#: checks cost more than the kernels on small inputs, and callers repeat schemas.
+_PLANS: dict[tuple[bytes, tuple[str, ...], tuple[str, ...]], _Plan] = {}
+_MAX_PLANS = 64
+_DEFAULT_ROLES = INPUT_COLUMNS      # every role played by the column of its own name
+
+
+def _plan(src: K.ArrowInput, keys: list[str], roles: tuple[str, ...]) -> _Plan:
+    """The checked columns of ``src`` for ``keys`` and the role columns ``roles`` (in
+    INPUT_COLUMNS order), from the cache when the schema was seen before."""
+    cache_key = (src.schema_key(), tuple(keys), roles)
+    plan = _PLANS.get(cache_key)
+    if plan is None:
+        plan = _make_plan(src, keys, roles)
+        if len(_PLANS) >= _MAX_PLANS:
+            _PLANS.clear()
+        _PLANS[cache_key] = plan
+    return plan
+
+
+def _make_plan(src: K.ArrowInput, keys: list[str], roles: tuple[str, ...]) -> _Plan:
     names: list[str] = src.names
     indices: list[int] = []
     types: list[K.ColumnType] = []
     col_names: list[str] = []
     # Every missing column is reported before any type, keys first, then roles in order.
     wanted: list[tuple[str, str | None, str]] = [(key, None, "key") for key in keys]
-    wanted += [(roles[role], role, _role_kind(role)) for role in INPUT_COLUMNS]
+    wanted += [(name, role, _role_kind(role)) for role, name in zip(INPUT_COLUMNS, roles)]
     for name, role, _ in wanted:
         indices.append(column_index(names, name, role))
         col_names.append(name)
@@ -260,69 +284,103 @@ def _compute(data: Any, by: object, config: object,
         t = src.column_type(i)
         check_type(name, t.name, _type_ok(t, what), _EXPECTED[what])
         types.append(t)
-
-    scale = config.money_scale
-    job = K.prepare(src, indices, types, col_names,
-                    (10**scale, scale, config.par_days, config.active_threshold_minor))
     key_types = types[:len(keys)]
-    total, errors = _run(job, key_types, nthreads)
-    if errors:
-        _raise_row_error(errors, col_names)
+    schema = output_schema(tuple((key, _output_source_type(t)) for key, t in zip(keys, key_types)))
+    return _Plan(indices, types, col_names, key_types, schema)
 
+
+_ConfigArgs = tuple[tuple[int, int, int, int], tuple[int], tuple[float | int, ...]]
+#: The configuration of the latest call and its numbers: most callers pass the same object
+#: (or none) every time, and an identity test is cheaper than hashing 16 fields.
+_last_config: tuple[MetricConfig, _ConfigArgs] | None = None
+
+
+def _config_args(config: MetricConfig) -> _ConfigArgs:
+    """The numbers ``prepare`` and ``finalize`` take from ``config``."""
+    global _last_config
+    last = _last_config
+    if last is not None and last[0] is config:
+        return last[1]
+    args = _config_numbers(config)
+    _last_config = (config, args)
+    return args
+
+
+@lru_cache(maxsize=64)
+def _config_numbers(config: MetricConfig) -> _ConfigArgs:
+    # equal configurations give equal numbers: they hold equal exact values
+    scale = config.money_scale
+    bands = (config.fimr_green, config.fimr_watch, config.slippage_green,
+             config.slippage_watch, config.roll_green, config.roll_watch, config.ayr_green,
+             config.ayr_watch, config.dqi_green, config.dqi_watch, config.risk_green,
+             config.risk_watch, config.risk_amber)
+    return ((10**scale, scale, config.par_days, config.active_threshold_minor), (10**scale,),
+            tuple(float(b) for b in bands[:8]) + bands[8:])
+
+
+def _order_and_keys(total: K.Partial,
+                    key_types: list[K.ColumnType]) -> tuple[np.ndarray, list[_Buffers]]:
+    """The group order (by the keys ascending, nulls last) and the key columns in that
+    order as (null_count, Arrow buffers) over numpy memory."""
+    if len(key_types) == 1 and _values_type(key_types[0]).kind == K.KIND_INT:
+        # one integer key (the usual officer id): a counting sort in one call
+        fast = K.int_key_column(total, key_types[0])
+        if fast is not None:
+            return fast[0], [fast[1]]
     raw_keys = total.key_arrays()
-    if not keys:
+    if not key_types:
         order = np.zeros(total.n_groups, dtype=np.int64)
     elif all(not isinstance(values, tuple) for values, _ in raw_keys):
         order = _int_sort_order(key_types, raw_keys)  # integer keys only: numpy lexsort
     else:
         order = _sort_order([_key_array(t, values, nulls)
                              for t, (values, nulls) in zip(key_types, raw_keys)])
-    # Every output column as (null_count, Arrow buffers) over numpy memory, in output order.
-    out: list[_Buffers] = [_key_buffers(t, values, nulls, order)
-                           for t, (values, nulls) in zip(key_types, raw_keys)]
+    return order, [_key_buffers(t, values, nulls, order)
+                   for t, (values, nulls) in zip(key_types, raw_keys)]
 
-    bands = (config.fimr_green, config.fimr_watch, config.slippage_green,
-             config.slippage_watch, config.roll_green, config.roll_watch, config.ayr_green,
-             config.ayr_watch, config.dqi_green, config.dqi_watch, config.risk_green,
-             config.risk_watch, config.risk_amber)
-    result = K.finalize(total, order, (10**scale,), tuple(float(b) for b in bands[:8])
-                        + bands[8:])
-    if len(result) == 2:
+
+def _compute(data: Any, by: object, config: object,
+             threads: object, columns: Mapping[str, str] | None) -> pa.Table:
+    config = check_config(config)
+    nthreads = resolve_threads(threads)
+    keys = check_by(by)
+    if columns is None:
+        roles = _DEFAULT_ROLES
+    else:
+        mapping = check_columns(columns)
+        roles = tuple(mapping[role] for role in INPUT_COLUMNS)
+    src = to_arrow_input(data)
+    plan = _plan(src, keys, roles)
+    prepare_conf, finalize_conf, bands = _config_args(config)
+
+    job = K.prepare(src, plan.indices, plan.types, plan.col_names, prepare_conf)
+    key_types = plan.key_types
+    total, errors = _run(job, key_types, nthreads)
+    if errors:
+        _raise_row_error(errors, plan.col_names)
+
+    order, out = _order_and_keys(total, key_types)
+    result = K.finalize(total, order, finalize_conf, bands)
+    if isinstance(result, tuple):
         pos, agg = result
         agg_name = "yield" if agg == len(AGGREGATES) else AGGREGATES[agg][0]
-        suffix = f" for group {_format_key(key_types, raw_keys, order[pos])}" if keys else ""
+        suffix = (f" for group {_format_key(key_types, total.key_arrays(), order[pos])}"
+                  if keys else "")
         raise OverflowError(f"aggregate {agg_name!r} overflows int64{suffix}")
-
-    aggs, money, mets, rdr_ok, scores, codes = result
-    n = len(order)
-    for k, (_, is_money) in enumerate(AGGREGATES):
-        out.append((0, (None, money[k] if is_money else aggs[k])))
-    for k, name in enumerate(FLOAT_METRICS):
-        if name == "rdr" and not rdr_ok.all():
-            validity = np.packbits(rdr_ok, bitorder="little")
-            out.append((n - int(np.count_nonzero(rdr_ok)), (validity, mets[k])))
-        else:
-            out.append((0, (None, mets[k])))
-    for k in range(len(INT_METRICS)):
-        out.append((0, (None, scores[k])))
-    for k in range(len(BANDS)):
-        out.append((0, (None, *K.band_strings(codes[k]))))
-    schema = output_schema(tuple((key, _output_source_type(t)) for key, t in zip(keys, key_types)))
-    return _assemble(schema, out, n)
+    return _assemble(plan.schema, out, result, len(order))
 
 
-
-
-def _assemble(schema: pa.Schema, columns: list[_Buffers], n: int) -> pa.Table:
-    """The output table from every column's (null_count, buffers)."""
+def _assemble(schema: pa.Schema, keys: list[_Buffers], body: K.Finalized, n: int) -> pa.Table:
+    """The output table from the key columns' (null_count, buffers) and the other columns."""
     if _IMPORT_FROM_C is not None:
         # One import of a struct array: far cheaper than one pyarrow call per column.
-        address = K.export_batch(columns, n)
+        address = K.export_batch(keys, body, n)
         try:
             batch = _IMPORT_FROM_C(address, schema)
         finally:
             K.free_exported(address)
         return pa.Table.from_batches([batch])
+    columns = keys + body.columns()
     arrays = [pa.Array.from_buffers(field.type, n, [None if b is None else pa.py_buffer(b)
                                                     for b in buffers], null_count=nulls)
               for field, (nulls, buffers) in zip(schema, columns)]

@@ -23,11 +23,12 @@ Conventions
 
 cimport cython
 from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uintptr_t,
-                          uint64_t, INT64_MIN, INT64_MAX)
+                          uint64_t, INT64_MIN, INT64_MAX, UINT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
-from libc.string cimport memcpy, memset, memcmp
-from libc.math cimport floor, fabs, isnan, isinf
+from libc.string cimport memcpy, memset, memcmp, strlen
+from libc.math cimport fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 import numpy as np
 cimport numpy as cnp
@@ -1628,6 +1629,43 @@ cdef class ArrowInput:
         """The :class:`ColumnType` of column ``index``."""
         return _parse_schema_type(self.schema.children[index])
 
+    def schema_key(self):
+        """Bytes that identify the schema: every column's name, format, flags, children and
+        dictionary, recursively (the metadata is left out). Equal keys give equal
+        ``names`` and ``column_type`` results, so a caller can cache what it derives from
+        them."""
+        cdef bytes out = PyBytes_FromStringAndSize(NULL, _schema_key(self.schema, NULL, 0))
+        _schema_key(self.schema, PyBytes_AS_STRING(out), 0)
+        return out
+
+
+cdef int64_t _key_str(const char* text, char* out, int64_t at) noexcept nogil:
+    cdef int64_t ln = -1 if text == NULL else <int64_t>strlen(text)
+    if out != NULL:
+        memcpy(out + at, &ln, 8)
+        if ln > 0:
+            memcpy(out + at + 8, text, ln)
+    return at + 8 + (ln if ln > 0 else 0)
+
+
+cdef int64_t _schema_key(ArrowSchema* sc, char* out, int64_t at) noexcept nogil:
+    """Write the key of ``sc`` at ``out + at`` (only measure when ``out`` is NULL); returns
+    the end position. Strings are length-prefixed (8 bytes, -1 for NULL) and so is the
+    dictionary (-1: none), so that different schemas never give the same bytes."""
+    cdef int64_t i, has_dict = -1 if sc.dictionary == NULL else 0
+    at = _key_str(sc.name, out, at)
+    at = _key_str(sc.format, out, at)
+    if out != NULL:
+        memcpy(out + at, &sc.flags, 8)
+        memcpy(out + at + 8, &sc.n_children, 8)
+        memcpy(out + at + 16, &has_dict, 8)
+    at += 24
+    for i in range(sc.n_children):
+        at = _schema_key(sc.children[i], out, at)
+    if sc.dictionary != NULL:
+        at = _schema_key(sc.dictionary, out, at)
+    return at
+
 
 cdef int _check_layout(ArrowArray* a, int kind, str name, str what) except -1:
     """``a``'s buffers, children and dictionary must be those of its schema type ``kind``.
@@ -1806,6 +1844,83 @@ cdef class Partial:
         return out
 
 
+def int_key_column(Partial part, ColumnType t):
+    """Group order and output column of a single integer key, by a counting sort.
+
+    ``t`` is the key's type (integers, or a dictionary of integers). Returns
+    ``(order, (null_count, (validity, values)))``: the group ids sorted by key ascending with
+    the null group last, and the key column in that order as Arrow buffers (values in the
+    key's own integer type, ``validity`` None without a null group). Returns None when the
+    keys span more than a few times as many values as there are groups: the caller sorts.
+    """
+    cdef ColumnType inner = t.value if t.kind == K_DICT else t
+    cdef int64_t G = part.p.G, g, i, n_valid = 0, null_g = -1, span, x
+    cdef uint64_t u, lo = UINT64_MAX, hi = 0
+    cdef uint64_t flip = 0 if (inner.width == 8 and not inner.is_signed) else (<uint64_t>1) << 63
+    cdef int width = inner.width
+    cdef int32_t* slot
+    if part.p.n_keys != 1 or part.p.is_str[0] or inner.kind != K_INT:
+        raise ValueError("int_key_column needs a partial with one integer key")
+    # keys as unsigned numbers in key order (signed ones shifted by 2**63)
+    for g in range(G):
+        if part.p.gnull[g] & 1:
+            null_g = g
+            continue
+        u = (<uint64_t>part.p.gkeys[g]) ^ flip
+        if u < lo:
+            lo = u
+        if u > hi:
+            hi = u
+        n_valid += 1
+    if n_valid > 0 and hi - lo > <uint64_t>(4 * G + 1024):
+        return None
+    span = <int64_t>(hi - lo) + 1 if n_valid > 0 else 0
+    dtype = _INT_DTYPES[(width, bool(inner.is_signed))]
+    order_np = np.empty(G, dtype=np.int64)
+    values_np = np.empty(G, dtype=dtype)
+    cdef int64_t* order = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>order_np)
+    cdef char* values = <char*>cnp.PyArray_DATA(<cnp.ndarray>values_np)
+    slot = <int32_t*>malloc((span + 1) * sizeof(int32_t))
+    if slot == NULL:
+        raise MemoryError()
+    with nogil:
+        memset(slot, 0xff, (span + 1) * sizeof(int32_t))     # -1: no group
+        for g in range(G):
+            if not (part.p.gnull[g] & 1):
+                slot[<int64_t>(((<uint64_t>part.p.gkeys[g]) ^ flip) - lo)] = <int32_t>g
+        i = 0
+        for x in range(span):
+            if slot[x] >= 0:
+                order[i] = slot[x]
+                i += 1
+        if null_g >= 0:
+            order[i] = null_g
+        # the values, truncated to the key's width as numpy's astype does
+        for i in range(G):
+            x = part.p.gkeys[order[i]]
+            if width == 1:
+                (<int8_t*>values)[i] = <int8_t>x
+            elif width == 2:
+                (<int16_t*>values)[i] = <int16_t>x
+            elif width == 4:
+                (<int32_t*>values)[i] = <int32_t>x
+            else:
+                (<int64_t*>values)[i] = x
+    free(slot)
+    if null_g < 0:
+        return order_np, (0, (None, values_np))
+    validity_np = np.zeros((G + 7) // 8, dtype=np.uint8)
+    cdef uint8_t* bits = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>validity_np)
+    for i in range(G - 1):            # every group valid but the last (the null one)
+        bits[i >> 3] |= <uint8_t>(1 << (i & 7))
+    return order_np, (1, (validity_np, values_np))
+
+
+_INT_DTYPES = {(1, True): np.int8, (1, False): np.uint8, (2, True): np.int16,
+               (2, False): np.uint16, (4, True): np.int32, (4, False): np.uint32,
+               (8, True): np.int64, (8, False): np.uint64}
+
+
 cdef class _Job:
     """One call's plan: column pointers of every batch, the chunk list, the config."""
     cdef Plan pl
@@ -1970,8 +2085,72 @@ cdef inline int8_t band_lower(double x, double green, double watch) noexcept nog
     return 0 if x >= green else (1 if x >= watch else 2)
 
 
+#: The result columns after the keys, in output order: 16 aggregates (money as float64),
+#: 11 float metrics (``rdr`` nullable), 2 integer scores, 6 bands (Arrow ``string``).
+DEF N_BODY = 35
+DEF N_BODY_BUFS = 76           # 16 * 2 + 11 * 2 + 2 * 2 + 6 * 3
+DEF BODY_RDR = 23              # column of rdr: 16 aggregates + metric 7
+DEF BODY_BANDS = 29            # first band column
+
+
+cdef class Finalized:
+    """The result columns after the keys (aggregates, metrics, scores, bands) in output
+    order, in two memory blocks: fixed-width columns, then the band strings.
+
+    Built by :func:`finalize`; :func:`export_batch` exports it without per-column Python
+    objects, and :meth:`columns` gives per-column numpy views (for the per-column path).
+    """
+    cdef object block                 # uint8 numpy array: fixed-width buffers
+    cdef object strings               # uint8 numpy array: band characters
+    cdef readonly int64_t length
+    cdef int64_t null_count[N_BODY]
+    cdef int n_buffers[N_BODY]
+    # per buffer: 0 none, 1 ``block``, 2 ``strings``; its byte offset and size there
+    cdef int buf_block[N_BODY_BUFS]
+    cdef int64_t buf_off[N_BODY_BUFS]
+    cdef int64_t buf_size[N_BODY_BUFS]
+
+    cdef const void* _address(self, int b):
+        if self.buf_block[b] == 0:
+            return NULL
+        arr = self.block if self.buf_block[b] == 1 else self.strings
+        return <const char*>cnp.PyArray_DATA(<cnp.ndarray>arr) + self.buf_off[b]
+
+    def columns(self):
+        """Every column as ``(null_count, buffers)``, buffers as numpy uint8 views or None."""
+        out = []
+        cdef int i, _j, b = 0
+        for i in range(N_BODY):
+            bufs = []
+            for _j in range(self.n_buffers[i]):
+                if self.buf_block[b] == 0:
+                    bufs.append(None)
+                else:
+                    arr = self.block if self.buf_block[b] == 1 else self.strings
+                    bufs.append(arr[self.buf_off[b]:self.buf_off[b] + self.buf_size[b]])
+                b += 1
+            out.append((self.null_count[i], tuple(bufs)))
+        return out
+
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define mc_prefetch(p) __builtin_prefetch(p)
+    #else
+    #define mc_prefetch(p) ((void)(p))
+    #endif
+    """
+    void mc_prefetch(const void* p) noexcept nogil
+
+
+cdef inline int64_t _aligned(int64_t nbytes) noexcept nogil:
+    # buffers start on 64-byte boundaries of their block, as Arrow recommends
+    return (nbytes + 63) & ~(<int64_t>63)
+
+
 def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
-    """Aggregates, metrics and band codes of every group, in ``order``.
+    """Aggregates, metrics, scores and bands of every group, in ``order``.
 
     Parameters
     ----------
@@ -1987,67 +2166,123 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
 
     Returns
     -------
-    tuple
-        ``(aggregates int64 [16, n], money float64 [16, n], metrics float64 [11, n],
-        rdr_valid bool [n], scores int64 [2, n], band codes int8 [6, n])``, where row k of
-        ``money`` is ``float64(aggregate k) / 10**money_scale`` (filled for money rows only);
-        or ``(position, aggregate_index)`` of the first aggregate that does not fit int64
-        (index 16 is ``yield``).
+    Finalized or tuple
+        The result columns after the keys: aggregates (money as
+        ``float64(aggregate) / 10**money_scale``), float metrics (``rdr`` null where it is
+        undefined), scores and bands; or ``(position, aggregate_index)`` of the first
+        aggregate that does not fit int64 (index 16 is ``yield``).
     """
-    cdef int64_t n = order.shape[0], i, g, k, yl
+    cdef int64_t n = order.shape[0], i, g, yl
+    cdef int k, b
     cdef double p_dbl = <double>conf[0]
     cdef double fg = bands[0], fw = bands[1], sg = bands[2], sw = bands[3]
     cdef double rg = bands[4], rw = bands[5], ag = bands[6], aw = bands[7]
     cdef int64_t dg = bands[8], dw = bands[9], kg = bands[10], kw = bands[11], ka = bands[12]
-    aggs_np = np.empty((16, n), dtype=np.int64)
-    money_np = np.zeros((16, n), dtype=np.float64)
-    mets_np = np.empty((11, n), dtype=np.float64)
-    rdr_ok_np = np.empty(n, dtype=np.bool_)
-    scores_np = np.empty((2, n), dtype=np.int64)
-    codes_np = np.empty((6, n), dtype=np.int8)
-    cdef int64_t[:, ::1] aggs = aggs_np
-    cdef double[:, ::1] money = money_np
-    cdef double[:, ::1] mets = mets_np
-    cdef cnp.npy_bool[::1] rdr_ok = rdr_ok_np
-    cdef int64_t[:, ::1] scores = scores_np
-    cdef int8_t[:, ::1] codes = codes_np
+    cdef Finalized res = Finalized()
+    cdef int64_t col_bytes = _aligned(8 * n), bits_bytes = (n + 7) // 8
+    cdef int64_t off_bytes = _aligned(4 * (n + 1)), pos = 0, total
+    cdef int64_t band_total[6]
+    cdef int32_t[5] lens = [5, 5, 4, 5, 3]
+    cdef const char* names[5]
+    cdef char words[40]            # the names, zero-padded to 8 bytes each
+    names[0] = "green"
+    names[1] = "watch"
+    names[2] = "flag"
+    names[3] = "amber"
+    names[4] = "red"
+    # Fixed-width block: 29 value columns, the rdr validity bitmap, 6 band offset buffers
+    # and the band codes (scratch, 6 * n bytes).
+    res.block = np.empty(29 * col_bytes + _aligned(bits_bytes) + 6 * off_bytes + 6 * n + 1,
+                         dtype=np.uint8)
+    res.length = n
+    cdef char* base = <char*>cnp.PyArray_DATA(<cnp.ndarray>res.block)
+    cdef char* cols[29]
+    for k in range(29):
+        cols[k] = base + k * col_bytes
+    cdef uint8_t* rdr_bits = <uint8_t*>(base + 29 * col_bytes)
+    cdef int64_t offs_at = 29 * col_bytes + _aligned(bits_bytes)
+    cdef int32_t* offs[6]
+    for k in range(6):
+        offs[k] = <int32_t*>(base + offs_at + k * off_bytes)
+    cdef int8_t* codes = <int8_t*>(base + offs_at + 6 * off_bytes)
+    cdef int64_t v[16]
+    cdef int64_t pair_mask[16]
+    cdef int64_t carry
     cdef const int64_t* acc
-    cdef int64_t bad_pos = -1, bad_agg = 0
+    cdef const char* acc_ahead
+    for k in range(16):
+        pair_mask[k] = -1 if OUT_PAIR[k] else 0
+    cdef int64_t bad_pos = -1, bad_agg = 0, n_rdr = 0
     cdef double fimr, slip, roll, frr, porr, ayr, rdr, oti, pen, raw, a, gm
     cdef bint has_rdr
     cdef int64_t risk, dqi
+    cdef int8_t c
+    cdef uint8_t* data
     with nogil:
+        memset(rdr_bits, 0, bits_bytes)
         for i in range(n):
             g = order[i]
             acc = part.p.acc + g * NACC
+            if i + 8 < n:
+                # the groups are visited in key order, not memory order: fetch ahead
+                acc_ahead = <const char*>(part.p.acc + order[i + 8] * NACC)
+                for k in range(0, NACC * 8, 64):
+                    mc_prefetch(acc_ahead + k)
+            # Branch-free gather first; the first carry is looked up only when there is one.
+            carry = 0
             for k in range(16):
-                if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
-                    bad_pos = i
-                    bad_agg = k
-                    break
-                aggs[k, i] = acc[OUT_SLOT[k]]
-                if OUT_MONEY[k]:
-                    money[k, i] = <double>aggs[k, i] / p_dbl
-            if bad_pos >= 0:
+                v[k] = acc[OUT_SLOT[k]]
+                carry |= acc[OUT_SLOT[k] + 1] & pair_mask[k]
+            if carry != 0:
+                for k in range(16):
+                    if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
+                        bad_pos = i
+                        bad_agg = k
+                        break
                 break
-            if mc_add_ovf(aggs[8, i], aggs[9, i], &yl):
+            for k in range(16):
+                if OUT_MONEY[k]:
+                    (<double*>cols[k])[i] = <double>v[k] / p_dbl
+                else:
+                    (<int64_t*>cols[k])[i] = v[k]
+            if mc_add_ovf(v[8], v[9], &yl):
                 bad_pos = i
                 bad_agg = 16
                 break
-            # aggs rows: 0 loans, 1 first_miss, 2 portfolio, 3 d16, 4 par, 5 prev16,
-            # 6 rolled, 7 due7, 8 interest, 9 fees_collected, 10 fees_due, 11 active,
-            # 12 sum_days, 13 n_days, 14 sum_age, 15 n_age
-            fimr = <double>aggs[1, i] / <double>aggs[0, i] if aggs[0, i] > 0 else 0.0
-            slip = safe(aggs[3, i], aggs[7, i])
-            roll = safe(aggs[6, i], aggs[5, i])
-            frr = safe(aggs[9, i], aggs[10, i])
-            porr = safe(aggs[4, i], aggs[2, i])
-            ayr = <double>yl / <double>aggs[4, i] if aggs[4, i] > 0 else 0.0
+            # v: 0 loans, 1 first_miss, 2 portfolio, 3 d16, 4 par, 5 prev16, 6 rolled,
+            # 7 due7, 8 interest, 9 fees_collected, 10 fees_due, 11 active, 12 sum_days,
+            # 13 n_days, 14 sum_age, 15 n_age
+            fimr = <double>v[1] / <double>v[0] if v[0] > 0 else 0.0
+            slip = safe(v[3], v[7])
+            roll = safe(v[6], v[5])
+            frr = safe(v[9], v[10])
+            porr = safe(v[4], v[2])
+            ayr = <double>yl / <double>v[4] if v[4] > 0 else 0.0
+            (<double*>cols[16])[i] = fimr
+            (<double*>cols[17])[i] = slip
+            (<double*>cols[18])[i] = roll
+            (<double*>cols[19])[i] = frr
+            (<double*>cols[20])[i] = porr
+            (<double*>cols[21])[i] = <double>yl / p_dbl
+            (<double*>cols[22])[i] = ayr
+            codes[i] = band_upper(fimr, fg, fw)
+            codes[n + i] = band_upper(slip, sg, sw)
+            codes[2 * n + i] = band_upper(roll, rg, rw)
+            codes[3 * n + i] = band_lower(ayr, ag, aw)
+        # The scores in a second, shorter loop: their chain of dependent divisions is long,
+        # and a short loop body lets the CPU overlap several groups' chains.
+        for i in range(n if bad_pos < 0 else 0):
+            fimr = (<double*>cols[16])[i]
+            slip = (<double*>cols[17])[i]
+            roll = (<double*>cols[18])[i]
+            porr = (<double*>cols[20])[i]
+            ayr = (<double*>cols[22])[i]
+            # aggregates 12 sum_days, 13 n_days, 14 sum_age, 15 n_age
             has_rdr = False
             rdr = 0.0
-            if aggs[13, i] > 0 and aggs[15, i] > 0:
-                a = <double>aggs[12, i] / <double>aggs[13, i]
-                gm = <double>aggs[14, i] / <double>aggs[15, i]
+            if (<int64_t*>cols[13])[i] > 0 and (<int64_t*>cols[15])[i] > 0:
+                a = <double>(<int64_t*>cols[12])[i] / <double>(<int64_t*>cols[13])[i]
+                gm = <double>(<int64_t*>cols[14])[i] / <double>(<int64_t*>cols[15])[i]
                 if gm > 0.0:
                     rdr = (1.0 - (a / gm) / 0.25) * 100.0
                     has_rdr = True
@@ -2059,60 +2294,79 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             raw = (100.0 - 20.0 * clamp01(porr) - 15.0 * clamp01(fimr)
                    - 10.0 * clamp01(roll) - pen - 15.0 * (1.0 - clamp01(ayr)))
             raw = py_min(100.0, py_max(0.0, raw))
-            risk = <int64_t>floor(raw + 0.5)
-            dqi = <int64_t>floor(100.0 * (0.50 * (raw / 100.0) + 0.35 * oti
-                                          + 0.15 * (1.0 - clamp01(fimr))) + 0.5)
-            mets[0, i] = fimr
-            mets[1, i] = slip
-            mets[2, i] = roll
-            mets[3, i] = frr
-            mets[4, i] = porr
-            mets[5, i] = <double>yl / p_dbl
-            mets[6, i] = ayr
-            mets[7, i] = rdr
-            mets[8, i] = oti
-            mets[9, i] = pen
-            mets[10, i] = raw
-            rdr_ok[i] = has_rdr
-            scores[0, i] = risk
-            scores[1, i] = dqi
-            codes[0, i] = band_upper(fimr, fg, fw)
-            codes[1, i] = band_upper(slip, sg, sw)
-            codes[2, i] = band_upper(roll, rg, rw)
-            codes[3, i] = band_lower(ayr, ag, aw)
-            codes[4, i] = 0 if dqi >= dg else (1 if dqi >= dw else 2)
-            codes[5, i] = 0 if risk >= kg else (1 if risk >= kw else (3 if risk >= ka else 4))
+            # floor(x + 0.5) as a truncating cast (no libm call): both arguments are finite
+            # and >= 0.5 (raw is clamped to [0, 100], oti and 1 - clamp01 to [0, 1]), where
+            # truncation and floor agree.
+            risk = <int64_t>(raw + 0.5)
+            dqi = <int64_t>(100.0 * (0.50 * (raw / 100.0) + 0.35 * oti
+                                     + 0.15 * (1.0 - clamp01(fimr))) + 0.5)
+            (<double*>cols[23])[i] = rdr
+            (<double*>cols[24])[i] = oti
+            (<double*>cols[25])[i] = pen
+            (<double*>cols[26])[i] = raw
+            if has_rdr:
+                rdr_bits[i >> 3] |= <uint8_t>(1 << (i & 7))
+                n_rdr += 1
+            (<int64_t*>cols[27])[i] = risk
+            (<int64_t*>cols[28])[i] = dqi
+            codes[4 * n + i] = 0 if dqi >= dg else (1 if dqi >= dw else 2)
+            codes[5 * n + i] = 0 if risk >= kg else (1 if risk >= kw else (3 if risk >= ka else 4))
+        if bad_pos < 0:
+            # band offsets (int32: at most 5 bytes a row, and n < 2**31 / 5 groups here)
+            for k in range(6):
+                total = 0
+                offs[k][0] = 0
+                for i in range(n):
+                    total += lens[codes[k * n + i]]
+                    offs[k][i + 1] = <int32_t>total
+                band_total[k] = total
     if bad_pos >= 0:
         return (bad_pos, bad_agg)
-    return aggs_np, money_np, mets_np, rdr_ok_np, scores_np, codes_np
-
-
-_BAND_BYTES = [b"green", b"watch", b"flag", b"amber", b"red"]
-
-
-def band_strings(const int8_t[::1] codes):
-    """Arrow ``string`` buffers (int32 offsets, UTF-8 bytes) of band names for ``codes``."""
-    cdef int64_t n = codes.shape[0], i, total = 0
-    cdef int32_t[5] lens = [5, 5, 4, 5, 3]
-    cdef const char* names[5]
-    cdef bytes keep0 = _BAND_BYTES[0], keep1 = _BAND_BYTES[1], keep2 = _BAND_BYTES[2]
-    cdef bytes keep3 = _BAND_BYTES[3], keep4 = _BAND_BYTES[4]
-    names[0] = keep0
-    names[1] = keep1
-    names[2] = keep2
-    names[3] = keep3
-    names[4] = keep4
-    offsets_np = np.empty(n + 1, dtype=np.int32)
-    cdef int32_t[::1] offsets = offsets_np
-    offsets[0] = 0
-    for i in range(n):
-        total += lens[codes[i]]
-        offsets[i + 1] = <int32_t>total
-    data_np = np.empty(total, dtype=np.uint8)
-    cdef uint8_t[::1] data = data_np
-    for i in range(n):
-        memcpy(&data[offsets[i]], names[codes[i]], lens[codes[i]])
-    return offsets_np, data_np
+    total = 0
+    for k in range(6):
+        total += band_total[k]
+    # Each name is written as one 8-byte store (the next name overwrites the padding), so
+    # the block has 8 bytes of slack past the last string; the offsets end before them.
+    res.strings = np.empty(total + 8, dtype=np.uint8)
+    data = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>res.strings)
+    memset(words, 0, sizeof(words))
+    for k in range(5):
+        memcpy(words + 8 * k, names[k], lens[k])
+    with nogil:
+        for k in range(6):
+            for i in range(n):
+                c = codes[k * n + i]
+                memcpy(data, words + 8 * c, 8)
+                data += lens[c]
+    # column descriptors
+    b = 0
+    pos = 0
+    for k in range(29):
+        res.null_count[k] = 0
+        res.n_buffers[k] = 2
+        res.buf_block[b] = 0
+        res.buf_block[b + 1] = 1
+        res.buf_off[b + 1] = k * col_bytes
+        res.buf_size[b + 1] = 8 * n
+        if k == BODY_RDR and n_rdr < n:
+            res.null_count[k] = n - n_rdr
+            res.buf_block[b] = 1
+            res.buf_off[b] = 29 * col_bytes
+            res.buf_size[b] = bits_bytes
+        b += 2
+    for k in range(6):
+        res.null_count[BODY_BANDS + k] = 0
+        res.n_buffers[BODY_BANDS + k] = 3
+        res.buf_block[b] = 0
+        res.buf_block[b + 1] = 1
+        res.buf_off[b + 1] = offs_at + k * off_bytes
+        res.buf_size[b + 1] = 4 * (n + 1)
+        res.buf_block[b + 2] = 2
+        res.buf_off[b + 2] = pos
+        res.buf_size[b + 2] = band_total[k]
+        pos += band_total[k]
+        b += 3
+    return res
 
 
 # --------------------------------------------------------------------------------------
@@ -2148,15 +2402,17 @@ cdef void _release_root(ArrowArray* a) noexcept nogil:
     a.release = NULL
 
 
-def export_batch(list columns, int64_t length):
-    """Export ``columns`` as an Arrow C struct array; returns its address.
+def export_batch(list columns, Finalized body, int64_t length):
+    """Export ``columns`` and then ``body``'s columns as an Arrow C struct array; returns
+    its address.
 
-    Each column is ``(null_count, buffers)`` where ``buffers`` is a tuple of C-contiguous
-    numpy arrays or None (the validity bitmap first, as in the Arrow layout). The struct is
-    meant for ``pyarrow.RecordBatch._import_from_c(address, schema)``, which moves it; the
-    caller then frees the address with :func:`free_exported`.
+    Each of ``columns`` (the keys) is ``(null_count, buffers)`` where ``buffers`` is a tuple
+    of C-contiguous numpy arrays or None (the validity bitmap first, as in the Arrow
+    layout). The struct is meant for ``pyarrow.RecordBatch._import_from_c(address,
+    schema)``, which moves it; the caller then frees the address with
+    :func:`free_exported`.
     """
-    cdef int64_t nc = len(columns), nb = 0, i, j, k = 0
+    cdef int64_t nk = len(columns), nc = nk + N_BODY, nb = N_BODY_BUFS, i, j, _j, k = 0, bb = 0
     cdef OutPriv* p
     cdef ArrowArray* root
     cdef ArrowArray* ch
@@ -2180,17 +2436,28 @@ def export_batch(list columns, int64_t length):
         free(p)
         free(root)
         raise MemoryError()
-    keep = []
+    # Owns every buffer: the key arrays and ``body`` (a list only when there are keys).
+    keep = body
+    if nk:
+        keep = [body]
     for i in range(nc):
-        null_count, buffers = columns[i]
         ch = &p.children[i]
         p.child_ptrs[i] = ch
         ch.length = length
-        ch.null_count = null_count
         ch.offset = 0
-        ch.n_buffers = len(buffers)
         ch.buffers = &p.bufs[k]
         ch.release = _release_child
+        if i >= nk:
+            ch.null_count = body.null_count[i - nk]
+            ch.n_buffers = body.n_buffers[i - nk]
+            for _j in range(ch.n_buffers):
+                p.bufs[k] = body._address(bb)
+                bb += 1
+                k += 1
+            continue
+        null_count, buffers = columns[i]
+        ch.null_count = null_count
+        ch.n_buffers = len(buffers)
         for j in range(len(buffers)):
             arr = buffers[j]
             if arr is None:
