@@ -2133,17 +2133,6 @@ cdef class Finalized:
         return out
 
 
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define mc_prefetch(p) __builtin_prefetch(p)
-    #else
-    #define mc_prefetch(p) ((void)(p))
-    #endif
-    """
-    void mc_prefetch(const void* p) noexcept nogil
-
-
 cdef inline int64_t _aligned(int64_t nbytes) noexcept nogil:
     # buffers start on 64-byte boundaries of their block, as Arrow recommends
     return (nbytes + 63) & ~(<int64_t>63)
