@@ -203,6 +203,7 @@ cdef struct Plan:
     int64_t* chunk_start
     int64_t next_chunk        # shared, atomically incremented
     int64_t max_rows          # rows of the largest batch
+    int64_t total_rows
     Conf conf
 
 
@@ -365,6 +366,8 @@ cdef struct Part:
     void* hot_raw
     double budget             # bound on |every hot sum| since the last fold
     int64_t hot_rows          # rows added to hot records since the last fold
+    int64_t acc_init          # groups whose exact accumulators are initialised (see
+                              # part_acc_ready: the others are zeroed or set lazily)
     int32_t* slots            # group table: -1 empty, else group id
     int64_t mask
     int32_t* direct           # one key: group id of small non-negative codes, -1 unseen
@@ -405,8 +408,10 @@ cdef int part_rehash(Part* t, int64_t nslots) noexcept nogil:
     return 0
 
 
-cdef int part_grow(Part* t) noexcept nogil:
-    cdef int64_t newcap = 64 if t.cap == 0 else 2 * t.cap
+cdef int part_resize(Part* t, int64_t newcap) noexcept nogil:
+    """Room for ``newcap`` groups. Nothing new is zeroed here: a group's hot record is
+    zeroed when the group is created, its exact accumulators by ``part_acc_ready`` or
+    ``part_fold``, so that reserving room for many groups costs nothing until they exist."""
     cdef void* q
     cdef int64_t* hot
     cdef int nk = t.n_keys if t.n_keys > 0 else 1
@@ -428,20 +433,41 @@ cdef int part_grow(Part* t) noexcept nogil:
     if q == NULL:
         return -1
     t.acc = <int64_t*>q
-    memset(t.acc + t.cap * NACC, 0, (newcap - t.cap) * NACC * sizeof(int64_t))
     # Hot records stay 64-byte aligned so that each spans exactly two cache lines.
     q = malloc(newcap * NHOT * sizeof(int64_t) + 64)
     if q == NULL:
         return -1
     hot = <int64_t*>((<uintptr_t>q + 63) & ~(<uintptr_t>63))
-    if t.cap > 0:
-        memcpy(hot, t.hot, t.cap * NHOT * sizeof(int64_t))
-    memset(hot + t.cap * NHOT, 0, (newcap - t.cap) * NHOT * sizeof(int64_t))
+    if t.G > 0:
+        memcpy(hot, t.hot, t.G * NHOT * sizeof(int64_t))
     free(t.hot_raw)
     t.hot_raw = q
     t.hot = hot
     t.cap = newcap
     return 0
+
+
+cdef inline int part_grow(Part* t) noexcept nogil:
+    return part_resize(t, 64 if t.cap == 0 else 2 * t.cap)
+
+
+cdef int part_reserve(Part* t, int64_t groups) noexcept nogil:
+    """Room for ``groups`` groups without regrowing (and a group table sized for them)."""
+    cdef int64_t nslots = t.mask + 1
+    if groups > t.cap and part_resize(t, groups) != 0:
+        return -1
+    while nslots < 2 * groups:
+        nslots *= 2
+    if nslots > t.mask + 1:
+        return part_rehash(t, nslots)
+    return 0
+
+
+cdef void part_acc_ready(Part* t) noexcept nogil:
+    """Zero the exact accumulators of the groups created since they were last ready."""
+    if t.acc_init < t.G:
+        memset(t.acc + t.acc_init * NACC, 0, (t.G - t.acc_init) * NACC * sizeof(int64_t))
+        t.acc_init = t.G
 
 
 cdef void part_fold(Part* t) noexcept nogil:
@@ -450,8 +476,21 @@ cdef void part_fold(Part* t) noexcept nogil:
     cdef int64_t* h
     cdef int64_t* a
     if t.hot_rows == 0:
+        part_acc_ready(t)
         return
-    for g in range(t.G):
+    # Groups created since the accumulators were last ready take their hot record as is.
+    for g in range(t.acc_init, t.G):
+        h = t.hot + g * NHOT
+        a = t.acc + g * NACC
+        a[A_LOANS] = h[H_COUNTS_A] & FIELD_MASK
+        a[A_FIRST] = (h[H_COUNTS_A] >> FIELD_BITS) & FIELD_MASK
+        a[A_ACTIVE] = h[H_COUNTS_A] >> (2 * FIELD_BITS)
+        a[A_NDAYS] = h[H_COUNTS_B] & FIELD_MASK
+        a[A_NAGE] = h[H_COUNTS_B] >> FIELD_BITS
+        for k in range(H_PORT, NSUMS_END):
+            a[HOT_PAIR[k]] = h[k]
+            a[HOT_PAIR[k] + 1] = 0
+    for g in range(t.acc_init):
         h = t.hot + g * NHOT
         a = t.acc + g * NACC
         a[A_LOANS] += h[H_COUNTS_A] & FIELD_MASK
@@ -465,6 +504,7 @@ cdef void part_fold(Part* t) noexcept nogil:
         memset(t.hot, 0, t.G * NHOT * sizeof(int64_t))
     t.budget = 0.0
     t.hot_rows = 0
+    t.acc_init = t.G
 
 
 cdef inline uint64_t key_hash(const int64_t* codes, int64_t stride, int n_keys,
@@ -501,6 +541,7 @@ cdef inline int64_t part_find(Part* t, const int64_t* codes, int64_t stride,
     if t.G == t.cap and part_grow(t) != 0:
         return -1
     g = t.G
+    memset(t.hot + g * NHOT, 0, NHOT * sizeof(int64_t))
     for j in range(t.n_keys):
         t.gkeys[g * t.n_keys + j] = codes[j * stride]
     t.gnull[g] = nulls
@@ -561,6 +602,7 @@ cdef int part_init(Part* t, int n_keys, const bint* is_str) noexcept nogil:
     t.G = 1
     t.gnull[0] = 0
     t.ghash[0] = 0
+    memset(t.hot, 0, NHOT * sizeof(int64_t))
     return 0
 
 
@@ -572,6 +614,9 @@ cdef int part_merge(Part* dst, Part* src) noexcept nogil:
     cdef int64_t g, d, c, a
     cdef int j, rc = 0
     cdef Interner* si
+    # Both are folded partials normally; make sure, since only ready accumulators are read.
+    part_fold(src)
+    part_fold(dst)
     if nk == 0:
         for a in range(A_PORT):
             dst.acc[a] += src.acc[a]
@@ -610,6 +655,8 @@ cdef int part_merge(Part* dst, Part* src) noexcept nogil:
         if d < 0:
             rc = -1
             break
+        if d >= dst.acc_init:
+            part_acc_ready(dst)
         for a in range(A_PORT):
             dst.acc[d * NACC + a] += src.acc[g * NACC + a]
         a = A_PORT
@@ -1286,6 +1333,7 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
         return
 
     # Checked path (values near the int64 range): every add goes to the exact pairs.
+    part_acc_ready(part)
     for i in range(n):
         acc = part.acc + <int64_t>s.gid[i] * NACC
         f = flags[i]
@@ -1972,6 +2020,7 @@ def _build_job(ArrowInput src, list indices, list types, list names, int64_t p_i
             _fill_col(&pl.cols[b * nc + k], &pl.dicts[b * nc + k], arr,
                       arr.children[<int>indices[k]], <ColumnType>types[k], names[k])
     pl.n_chunks = nchunks
+    pl.total_rows = base
     pl.chunk_batch = <int64_t*>malloc((nchunks + 1) * sizeof(int64_t))
     pl.chunk_start = <int64_t*>malloc((nchunks + 1) * sizeof(int64_t))
     if pl.chunk_batch == NULL or pl.chunk_start == NULL:
@@ -2023,6 +2072,9 @@ def work(_Job job, Partial part):
     cdef Plan* pl = &job.pl
     with nogil:
         if scratch_init(&s, pl.n_keys, pl.max_rows if pl.max_rows < CH else CH) != 0:
+            err_row = -1
+            err_code = E_NOMEM
+        elif part_reserve(&part.p, pl.total_rows if pl.total_rows < 1024 else 1024) != 0:
             err_row = -1
             err_code = E_NOMEM
         else:
