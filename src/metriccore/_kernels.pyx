@@ -9,9 +9,16 @@ Conventions
 * Rows are cut into chunks of ``CHUNK_ROWS`` rows (never spanning two record batches).
   Worker threads take chunks from a shared atomic counter with the GIL released. Each
   worker owns a ``Partial``: its own key dictionary, group table and accumulators.
-* Money is converted to exact int64 minor units, and every sum is an exact
-  ``(wrapped int64, carry)`` pair, so a total is independent of which worker summed which
-  chunk, of chunking and of row order; partials merge by plain integer addition.
+* Money is converted to exact int64 minor units, and every total is exact, so it is
+  independent of which worker summed which chunk, of chunking and of row order; partials
+  merge by integer addition. Per chunk, column passes convert the input into scratch
+  columns and one flag byte per row; the row loop then adds into a small "hot" record per
+  group with plain int64 adds, which cannot overflow while the worker's magnitude budget
+  (rows x largest |value| since the last fold) stays below 2**62. ``part_fold`` moves hot
+  records into exact ``(wrapped int64, carry)`` pairs before the budget could be exceeded;
+  a chunk whose own bound is too large goes straight to the pairs (the checked path).
+* While one chunk's (compute-bound) row loop runs, the worker prefetches the input of the
+  next chunk it has already claimed, so the (memory-bound) passes find it in cache.
 * Group ids are private to a partial (first-seen order); the output order comes from
   sorting the decoded keys, so it never depends on the thread schedule either.
 * Errors found without the GIL are recorded as (row, column, code); the smallest
@@ -366,8 +373,7 @@ cdef struct Part:
     void* hot_raw
     double budget             # bound on |every hot sum| since the last fold
     int64_t hot_rows          # rows added to hot records since the last fold
-    int64_t acc_init          # groups whose exact accumulators are initialised (see
-                              # part_acc_ready: the others are zeroed or set lazily)
+    int64_t acc_init          # groups [0, acc_init) have initialised exact accumulators
     int32_t* slots            # group table: -1 empty, else group id
     int64_t mask
     int32_t* direct           # one key: group id of small non-negative codes, -1 unseen
@@ -1415,8 +1421,9 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     s.codes = <int64_t*>malloc((nk + 1) * cap * sizeof(int64_t))
     s.nulls = <uint32_t*>malloc(cap * sizeof(uint32_t))
     s.dcache = <DictCache*>calloc(nk + 1, sizeof(DictCache))
-    if (s.gid == NULL or s.sel == NULL or s.flags == NULL or s.tagged == NULL or s.dpd == NULL or s.prev == NULL
-            or s.dpd_ok == NULL or s.prev_ok == NULL or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
+    if (s.gid == NULL or s.sel == NULL or s.flags == NULL or s.tagged == NULL
+            or s.dpd == NULL or s.prev == NULL or s.dpd_ok == NULL or s.prev_ok == NULL
+            or s.money == NULL or s.ob == NULL or s.active == NULL or s.dsl == NULL
             or s.age == NULL or s.dsl_ok == NULL or s.age_ok == NULL or s.ones == NULL
             or s.codes == NULL or s.nulls == NULL or s.dcache == NULL):
         return -1
