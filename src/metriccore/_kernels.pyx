@@ -172,7 +172,6 @@ DEF HOT_LIMIT = 4611686018427387904.0
 cdef int[16] OUT_SLOT = [A_LOANS, A_FIRST, A_PORT, A_D16, A_PAR, A_PREV16, A_ROLLED, A_DUE7,
                          A_INTC, A_FEEC, A_FEED, A_ACTIVE, A_SDAYS, A_NDAYS, A_SAGE, A_NAGE]
 cdef bint[16] OUT_PAIR = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0]
-cdef bint[16] OUT_MONEY = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0]
 
 cdef struct Col:
     int kind
@@ -374,6 +373,7 @@ cdef struct Part:
     double budget             # bound on |every hot sum| since the last fold
     int64_t hot_rows          # rows added to hot records since the last fold
     int64_t acc_init          # groups [0, acc_init) have initialised exact accumulators
+    bint hot_stale            # hot records of groups < G were folded but not zeroed
     int32_t* slots            # group table: -1 empty, else group id
     int64_t mask
     int32_t* direct           # one key: group id of small non-negative codes, -1 unseen
@@ -476,8 +476,10 @@ cdef void part_acc_ready(Part* t) noexcept nogil:
         t.acc_init = t.G
 
 
-cdef void part_fold(Part* t) noexcept nogil:
-    """Add every hot record into the exact accumulators and clear it."""
+cdef void part_fold(Part* t, bint clear=True) noexcept nogil:
+    """Add every hot record into the exact accumulators and clear it (or, with ``clear``
+    false, mark the hot records stale: the last fold of a worker, whose hot records are
+    normally never used again, skips zeroing them)."""
     cdef int64_t g, k
     cdef int64_t* h
     cdef int64_t* a
@@ -506,7 +508,9 @@ cdef void part_fold(Part* t) noexcept nogil:
         a[A_NAGE] += h[H_COUNTS_B] >> FIELD_BITS
         for k in range(H_PORT, NSUMS_END):
             mc_acc_add(a + HOT_PAIR[k], h[k])
-    if t.G > 0:
+    if not clear:
+        t.hot_stale = True
+    elif t.G > 0:
         memset(t.hot, 0, t.G * NHOT * sizeof(int64_t))
     t.budget = 0.0
     t.hot_rows = 0
@@ -657,7 +661,10 @@ cdef int part_merge(Part* dst, Part* src) noexcept nogil:
             if src.is_str[j] and not (src.gnull[g] >> j) & 1:
                 c = trans[j][c]
             codes[j] = c
-        d = part_find(dst, codes, 1, src.gnull[g])
+        if nk == 1:
+            d = part_find1(dst, codes[0], src.gnull[g])  # direct map for small int codes
+        else:
+            d = part_find(dst, codes, 1, src.gnull[g])
         if d < 0:
             rc = -1
             break
@@ -1301,6 +1308,9 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
     mc_row_flags(n, dpd, dpd_ok, prev, prev_ok, s.ob, s.active, dsl_ok, age_ok, s.tagged,
                  cf.par_days, cf.threshold, s.flags)
     if bound < HOT_LIMIT:
+        if part.hot_stale:
+            memset(part.hot, 0, part.G * NHOT * sizeof(int64_t))
+            part.hot_stale = False
         part.budget += bound
         part.hot_rows += n
         # Rows in a dpd bucket are few (most loans are current): they are listed in ``sel``
@@ -2093,7 +2103,7 @@ def work(_Job job, Partial part):
                 process_chunk(pl, &part.p, &s, c, nxt if nxt < pl.n_chunks else -1,
                               &err_row, &err_col, &err_code)
                 c = nxt
-            part_fold(&part.p)  # callers read (and merge) only the exact accumulators
+            part_fold(&part.p, False)  # callers read and merge only the exact accumulators
         scratch_free(&s, pl.n_keys)
     if err_row == INT64_MAX:
         return None
@@ -2254,12 +2264,9 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
         offs[k] = <int32_t*>(base + offs_at + k * off_bytes)
     cdef int8_t* codes = <int8_t*>(base + offs_at + 6 * off_bytes)
     cdef int64_t v[16]
-    cdef int64_t pair_mask[16]
     cdef int64_t carry
     cdef const int64_t* acc
     cdef const char* acc_ahead
-    for k in range(16):
-        pair_mask[k] = -1 if OUT_PAIR[k] else 0
     cdef int64_t bad_pos = -1, bad_agg = 0, n_rdr = 0
     cdef double fimr, slip, roll, frr, porr, ayr, rdr, oti, pen, raw, a, gm
     cdef bint has_rdr
@@ -2277,10 +2284,11 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                 for k in range(0, NACC * 8, 64):
                     mc_prefetch(acc_ahead + k)
             # Branch-free gather first; the first carry is looked up only when there is one.
-            carry = 0
-            for k in range(16):
-                v[k] = acc[OUT_SLOT[k]]
-                carry |= acc[OUT_SLOT[k] + 1] & pair_mask[k]
+            # (Written out, not looped over OUT_SLOT: with constant slots the compiler
+            # turns this into plain loads and stores.)
+            carry = (acc[A_PORT + 1] | acc[A_D16 + 1] | acc[A_PAR + 1] | acc[A_PREV16 + 1]
+                     | acc[A_ROLLED + 1] | acc[A_DUE7 + 1] | acc[A_INTC + 1]
+                     | acc[A_FEEC + 1] | acc[A_FEED + 1] | acc[A_SDAYS + 1] | acc[A_SAGE + 1])
             if carry != 0:
                 for k in range(16):
                     if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
@@ -2288,11 +2296,28 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                         bad_agg = k
                         break
                 break
-            for k in range(16):
-                if OUT_MONEY[k]:
-                    (<double*>cols[k])[i] = <double>v[k] / p_dbl
-                else:
-                    (<int64_t*>cols[k])[i] = v[k]
+            v[0] = acc[A_LOANS]
+            v[1] = acc[A_FIRST]
+            v[2] = acc[A_PORT]
+            v[3] = acc[A_D16]
+            v[4] = acc[A_PAR]
+            v[5] = acc[A_PREV16]
+            v[6] = acc[A_ROLLED]
+            v[7] = acc[A_DUE7]
+            v[8] = acc[A_INTC]
+            v[9] = acc[A_FEEC]
+            v[10] = acc[A_FEED]
+            v[11] = acc[A_ACTIVE]
+            v[12] = acc[A_SDAYS]
+            v[13] = acc[A_NDAYS]
+            v[14] = acc[A_SAGE]
+            v[15] = acc[A_NAGE]
+            (<int64_t*>cols[0])[i] = v[0]
+            (<int64_t*>cols[1])[i] = v[1]
+            for k in range(2, 11):   # the money aggregates
+                (<double*>cols[k])[i] = <double>v[k] / p_dbl
+            for k in range(11, 16):
+                (<int64_t*>cols[k])[i] = v[k]
             if mc_add_ovf(v[8], v[9], &yl):
                 bad_pos = i
                 bad_agg = 16
