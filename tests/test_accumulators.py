@@ -109,3 +109,36 @@ def test_day_sum_beyond_int64_is_an_overflow_error(engine, reference, big):
     for impl in (engine, reference):
         with pytest.raises(OverflowError, match="overflows int64"):
             impl.officer_metrics(table, threads=1)
+
+
+def test_a_partial_never_worked_finalizes_to_zeros(engine):
+    # Exact accumulators are set lazily (by the first fold); finalize must not read them
+    # before, even for a partial that no worker touched (the portfolio's one group).
+    from metriccore import _engine
+    from metriccore import _kernels as K
+
+    _, finalize_conf, bands = _engine._config_args(_engine.MetricConfig())
+    part = K.Partial([])
+    result = K.finalize(part, np.zeros(1, dtype=np.int64), finalize_conf, bands)
+    assert isinstance(result, K.Finalized)
+    _, (_, loans) = result.columns()[0]
+    _, (_, portfolio) = result.columns()[2]
+    assert np.frombuffer(loans, dtype=np.int64).tolist() == [0]
+    assert np.frombuffer(portfolio, dtype=np.float64).tolist() == [0.0]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_nan_under_null_money_slots(engine, reference, threads):
+    # pandas-style float columns keep NaN under their null slots: the fast conversion
+    # rejects such chunks, the checked one skips the nulls and still bounds the magnitudes.
+    rng = np.random.default_rng(9)
+    n = 3 * CHUNK + 17
+    values = np.round(rng.random(n) * 1e6, 2)
+    values[rng.random(n) < 0.1] = np.nan
+    table = _table(np.zeros(n, dtype=np.int64), np.ones(n, dtype=np.int64), groups=5, seed=10)
+    money = pa.array(values, from_pandas=True)
+    assert money.null_count > 0
+    for name in MONEY:
+        table = table.set_column(table.schema.get_field_index(name), name, money)
+    S.assert_tables_identical(engine.officer_metrics(table, threads=threads),
+                              reference.officer_metrics(table))

@@ -325,10 +325,10 @@ def test_gil_is_released_while_the_core_works(large_table, monkeypatch):
     real_work = _engine.K.work
     spans = []
 
-    def work(job, part):
+    def work(job, part, workers=1):
         # the GIL is held here; if K.work kept it, the counter could not move at all
         before, t0 = counter.n, time.perf_counter()
-        result = real_work(job, part)
+        result = real_work(job, part, workers)
         spans.append((counter.n - before, time.perf_counter() - t0,
                       threading.current_thread() is threading.main_thread()))
         return result

@@ -845,8 +845,8 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
                 if valid != NULL:
                     valid[i] = bit_at(c.validity, idx)
         return -1
-    # Checked path: exact for every |x*p| <= 2**53, and it finds the first bad row.
-    mag[0] = 9007199254740992.0
+    # Checked path: exact for every |x*p| <= 2**53, and it finds the first bad row. (Taken,
+    # for instance, for NaN under null slots, as pandas-converted columns have.)
     for i in range(n):
         idx = c.offset + start + i
         if c.validity != NULL and not bit_at(c.validity, idx):
@@ -866,6 +866,7 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
         out[i] = <int64_t>r
         if valid != NULL:
             valid[i] = 1
+    mag[0] = mc_mag_i64(out, n)  # nulls are 0 here
     return -1
 
 
@@ -2077,8 +2078,11 @@ def n_chunks(_Job job):
     return job.pl.n_chunks
 
 
-def work(_Job job, Partial part):
+def work(_Job job, Partial part, int64_t workers=1):
     """Process chunks from the job's shared counter until none are left (GIL released).
+
+    ``workers`` is how many workers share the job (it decides when to stop claiming the
+    next chunk ahead).
 
     Returns ``None`` or ``(global_row, column_position, error_code)`` of the first bad row
     this worker met (row -1 for out of memory).
@@ -2095,14 +2099,19 @@ def work(_Job job, Partial part):
             err_row = -1
             err_code = E_NOMEM
         else:
-            # Each worker claims its next chunk before working on the current one, so that
-            # the current one's row loop can prefetch the next one's input.
+            # While many chunks are left, a worker claims its next chunk before working on
+            # the current one, so that the current one's row loop can prefetch the next
+            # one's input. Near the end it stops claiming ahead, so that no worker sits on a
+            # chunk while another finds none (and few chunks spread over all workers).
             c = mc_fetch_add(&pl.next_chunk, 1)
             while c < pl.n_chunks:
-                nxt = mc_fetch_add(&pl.next_chunk, 1)
-                process_chunk(pl, &part.p, &s, c, nxt if nxt < pl.n_chunks else -1,
-                              &err_row, &err_col, &err_code)
-                c = nxt
+                nxt = -1
+                if pl.n_chunks - c > 4 * workers:
+                    nxt = mc_fetch_add(&pl.next_chunk, 1)
+                    if nxt >= pl.n_chunks:
+                        nxt = -1
+                process_chunk(pl, &part.p, &s, c, nxt, &err_row, &err_col, &err_code)
+                c = nxt if nxt >= 0 else mc_fetch_add(&pl.next_chunk, 1)
             part_fold(&part.p, False)  # callers read and merge only the exact accumulators
         scratch_free(&s, pl.n_keys)
     if err_row == INT64_MAX:
@@ -2274,6 +2283,9 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int8_t c
     cdef uint8_t* data
     with nogil:
+        # Only exact accumulators are read: a partial that was never worked or merged may
+        # still hold hot records or uninitialised rows.
+        part_fold(&part.p)
         memset(rdr_bits, 0, bits_bytes)
         for i in range(n):
             g = order[i]

@@ -148,11 +148,11 @@ static inline double mc_round_half_even(double x) {
 /* The streaming loops below are compiled several times, for AVX-512, AVX2 and the baseline
  * ISA, and the best one the CPU has is picked when the module loads (GCC function
  * multiversioning, through a glibc ifunc). Only where that exists: x86-64 Linux with glibc
- * and GCC; elsewhere (and with METRICCORE_NO_CLONES) they are compiled once. Integer and
+ * and GCC 8 or later; elsewhere (and with METRICCORE_NO_CLONES) they are compiled once. Integer and
  * IEEE double operations give the same results at every width; -ffp-contract=off keeps
  * x*p + c from becoming an FMA in the wider versions too. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && defined(__GLIBC__) && !defined(METRICCORE_NO_CLONES)
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8 && defined(__x86_64__) \
+    && defined(__linux__) && defined(__GLIBC__) && !defined(METRICCORE_NO_CLONES)
 #define MC_CLONES __attribute__((target_clones("avx512f", "avx2", "default"), unused))
 #elif defined(__GNUC__) || defined(__clang__)
 #define MC_CLONES __attribute__((unused))
