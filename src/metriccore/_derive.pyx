@@ -52,8 +52,8 @@ cdef extern from "_derive_support.h" nogil:
     int64_t md_floordiv(int64_t a, int64_t b)
     int md_parse_iso_date(const char* p, int64_t n, int32_t* out)
     int64_t md_bdays(int64_t a, int64_t b, const int32_t* h, int64_t nh)
-    uint64_t md_mix64(uint64_t x)
-    uint64_t md_hash_bytes(const char* p, int64_t n)
+    uint64_t mc_mix64(uint64_t x)
+    uint64_t mc_hash_bytes(const char* p, int64_t n)
     void* md_big_alloc(size_t n)
 
 
@@ -836,7 +836,7 @@ cdef class Derivation:
             memset(self.islots, 0xff, cap * sizeof(IntSlot))
             for i in range(stop):
                 read_int(c, i, &v)
-                h = md_mix64(<uint64_t>v) & self.mask
+                h = mc_mix64(<uint64_t>v) & self.mask
                 while self.islots[h].row != -1:
                     if self.islots[h].key == v:
                         erow[0] = i
@@ -871,7 +871,7 @@ cdef class Derivation:
                 ecode[0] = E_NULL
                 return 0
             string_at(c, i, &p, &ln)
-            hv = md_hash_bytes(p, ln)
+            hv = mc_hash_bytes(p, ln)
             h = hv & self.mask
             while self.sslots[h].row != -1:
                 if self.sslots[h].hash == hv:
@@ -933,13 +933,13 @@ cdef class Derivation:
             self.direct[<uint64_t>v - <uint64_t>self.id_base] = <int32_t>(-2 - i)
         elif self.mode == 2:
             read_int(c, i, &v)
-            h = md_mix64(<uint64_t>v) & self.mask
+            h = mc_mix64(<uint64_t>v) & self.mask
             while self.islots[h].row == -1 or self.islots[h].key != v:
                 h = (h + 1) & self.mask
             self.islots[h].row = -2 - i
         else:
             string_at(c, i, &p, &ln)
-            hv = md_hash_bytes(p, ln)
+            hv = mc_hash_bytes(p, ln)
             h = hv & self.mask
             while True:
                 if self.sslots[h].hash == hv and self.sslots[h].row == i:
@@ -993,7 +993,7 @@ cdef class Derivation:
                 continue
             if self.mode == 3:
                 string_at(c, r, &pr.ptr[t], &pr.lens[t])
-                pr.hashes[t] = md_hash_bytes(pr.ptr[t], pr.lens[t])
+                pr.hashes[t] = mc_hash_bytes(pr.ptr[t], pr.lens[t])
                 pr.slot[t] = pr.hashes[t] & self.mask
                 md_prefetch(&self.sslots[pr.slot[t]])
                 continue
@@ -1007,7 +1007,7 @@ cdef class Derivation:
                     continue
                 md_prefetch(&self.direct[pr.slot[t]])
             else:
-                pr.slot[t] = md_mix64(<uint64_t>pr.keys[t]) & self.mask
+                pr.slot[t] = mc_mix64(<uint64_t>pr.keys[t]) & self.mask
                 md_prefetch(&self.islots[pr.slot[t]])
 
     cdef int64_t _lookup_finish(self, const Probe* pr, int64_t* found) noexcept nogil:

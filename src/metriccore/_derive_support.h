@@ -3,7 +3,7 @@
  * The money helpers (overflow-checked arithmetic, decimal128 rescaling, round half to
  * even) come from _mc_support.h and are shared with _kernels.pyx; this header adds what
  * only the derivation needs: subtraction with overflow check, a prefetch hint, civil-date
- * arithmetic, business-day counting and hashing of loan ids.
+ * arithmetic and business-day counting (hashing is mc_mix64 / mc_hash_bytes).
  */
 #ifndef METRICCORE_DERIVE_SUPPORT_H
 #define METRICCORE_DERIVE_SUPPORT_H
@@ -109,33 +109,6 @@ static inline int64_t md_bdays(int64_t a, int64_t b, const int32_t* h, int64_t n
   return n;
 }
 
-/* splitmix64 finaliser: mixes an integer key for an open-addressing table. */
-static inline uint64_t md_mix64(uint64_t x) {
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return x;
-}
-
-/* Hash of a byte string (8 bytes at a time through md_mix64). */
-static inline uint64_t md_hash_bytes(const char* p, int64_t n) {
-  uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
-  uint64_t w;
-  int64_t i = 0;
-  while (i + 8 <= n) {
-    memcpy(&w, p + i, 8);
-    h = md_mix64(h ^ w);
-    i += 8;
-  }
-  if (i < n) {
-    w = 0;
-    memcpy(&w, p + i, (size_t)(n - i));
-    h = md_mix64(h ^ w ^ (0xffULL << 56));
-  }
-  return md_mix64(h);
-}
 
 #endif
 

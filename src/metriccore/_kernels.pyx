@@ -55,6 +55,8 @@ cdef extern from "_mc_support.h" nogil:
     int mc_f64_minor_fast(const double* x, int64_t n, double p, int64_t* out, double* mag)
     int mc_f32_minor_fast(const float* x, int64_t n, double p, int64_t* out, double* mag)
     double mc_mag_i64(const int64_t* x, int64_t n)
+    uint64_t mc_mix64(uint64_t x)
+    uint64_t mc_hash_bytes(const char* p, int64_t n)
     void mc_prefetch(const void* p)
     enum:
         MC_F_D16
@@ -214,33 +216,8 @@ cdef struct Plan:
 
 
 # --------------------------------------------------------------------------------------
-# Hashing
+# Bitmaps (hashing: mc_mix64 / mc_hash_bytes in _mc_support.h)
 # --------------------------------------------------------------------------------------
-cdef inline uint64_t mix64(uint64_t x) noexcept nogil:
-    # splitmix64 finaliser: cheap and good enough for a linear-probing table.
-    x ^= x >> 30
-    x *= <uint64_t>0xbf58476d1ce4e5b9ULL
-    x ^= x >> 27
-    x *= <uint64_t>0x94d049bb133111ebULL
-    x ^= x >> 31
-    return x
-
-
-cdef inline uint64_t hash_bytes(const char* p, int64_t n) noexcept nogil:
-    cdef uint64_t h = <uint64_t>0x9E3779B97F4A7C15ULL ^ <uint64_t>n
-    cdef uint64_t w
-    cdef int64_t i = 0
-    while i + 8 <= n:
-        memcpy(&w, p + i, 8)
-        h = mix64(h ^ w)
-        i += 8
-    if i < n:
-        w = 0
-        memcpy(&w, p + i, n - i)
-        h = mix64(h ^ w ^ (<uint64_t>0xff << 56))
-    return h
-
-
 #: SPREAD[b]: the 8 bytes (in memory order) holding bit k of ``b`` in byte k: a bitmap byte
 #: turned into eight 0/1 bytes with one table load.
 cdef uint64_t[256] SPREAD
@@ -302,7 +279,7 @@ cdef int interner_rehash(Interner* t, int64_t nslots) noexcept nogil:
 
 cdef int64_t interner_put(Interner* t, const char* p, int64_t n) noexcept nogil:
     """Code of the byte string ``p[:n]``, inserting it if new; -1 when out of memory."""
-    cdef uint64_t h = hash_bytes(p, n)
+    cdef uint64_t h = mc_hash_bytes(p, n)
     cdef int64_t s, c, newcap
     cdef void* q
     if t.slots == NULL and interner_rehash(t, 64) != 0:
@@ -522,7 +499,7 @@ cdef inline uint64_t key_hash(const int64_t* codes, int64_t stride, int n_keys,
     cdef uint64_t h = <uint64_t>0x9E3779B97F4A7C15ULL ^ <uint64_t>nulls
     cdef int j
     for j in range(n_keys):
-        h = mix64(h ^ <uint64_t>codes[j * stride])
+        h = mc_mix64(h ^ <uint64_t>codes[j * stride])
     return h
 
 

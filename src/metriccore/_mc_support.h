@@ -98,6 +98,36 @@ static inline void mc_acc_merge(int64_t* dst, const int64_t* src) {
   dst[1] += src[1];
 }
 
+/* splitmix64 finaliser: mixes an integer key for an open-addressing table (the group
+ * tables of _kernels.pyx and the loan-id tables of _derive.pyx). */
+static inline uint64_t mc_mix64(uint64_t x) {
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return x;
+}
+
+/* Hash of a byte string, 8 bytes at a time through mc_mix64 (the length is mixed in, and a
+ * short tail is marked, so that strings differing only in trailing zero bytes differ). */
+static inline uint64_t mc_hash_bytes(const char* p, int64_t n) {
+  uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)n;
+  uint64_t w;
+  int64_t i = 0;
+  while (i + 8 <= n) {
+    memcpy(&w, p + i, 8);
+    h = mc_mix64(h ^ w);
+    i += 8;
+  }
+  if (i < n) {
+    w = 0;
+    memcpy(&w, p + i, (size_t)(n - i));
+    h = mc_mix64(h ^ w ^ (0xffULL << 56));
+  }
+  return h;
+}
+
 /* A read prefetch hint (a no-op where the compiler has none). */
 #if defined(__GNUC__) || defined(__clang__)
 #define mc_prefetch(p) __builtin_prefetch((const void*)(p), 0, 3)
