@@ -336,17 +336,17 @@ cdef struct Block:
     int64_t n             # entries, set when the block is full (the last one: see Buf)
     # followed by the Rec or Parts entries
 
+cdef struct Chain:
+    Block* head
+    Block* tail
+    char* cur             # next free entry of the tail block
+    int64_t left          # free entries in the tail block
+
 cdef struct Buf:
     # One (task, bucket) pair's chains; the write positions live here, in a dense array,
     # rather than in the block headers (64 bytes: one cache line).
-    Block* recs
-    Block* recs_tail
-    Rec* rcur
-    int64_t rleft
-    Block* parts
-    Block* parts_tail
-    Parts* pcur
-    int64_t pleft
+    Chain recs            # Rec entries
+    Chain parts           # Parts entries (one per Rec with row < 0, in the same order)
 
 cdef struct Arena:
     char** chunks
@@ -357,12 +357,8 @@ cdef struct Arena:
     char* end
 
 
-cdef inline Rec* block_recs(Block* b) noexcept nogil:
-    return <Rec*>(<char*>b + 16)
-
-
-cdef inline Parts* block_parts(Block* b) noexcept nogil:
-    return <Parts*>(<char*>b + 16)
+cdef inline char* block_entries(const Block* b) noexcept nogil:
+    return <char*>b + 16
 
 
 cdef Block* arena_block(Arena* a) noexcept nogil:
@@ -421,31 +417,41 @@ cdef inline int64_t block_count(const Block* blk, const Block* tail, const void*
     return (<const char*>cur - (<const char*>blk + 16)) // <int64_t>size
 
 
+cdef inline char* chain_push(Chain* c, Arena* arena, int64_t per_block,
+                             size_t size) noexcept nogil:
+    """Room for one more ``size``-byte entry at the end of a chain (a new block when the
+    tail is full); NULL when out of memory."""
+    cdef Block* blk
+    cdef char* entry
+    if c.left == 0:
+        blk = arena_block(arena)
+        if blk == NULL:
+            return NULL
+        if c.tail == NULL:
+            c.head = blk
+        else:
+            c.tail.n = per_block
+            c.tail.next = blk
+        c.tail = blk
+        c.cur = block_entries(blk)
+        c.left = per_block
+    entry = c.cur
+    c.cur += size
+    c.left -= 1
+    # each bucket's chains are separate write streams, too many for the hardware
+    # prefetchers: ask for the lines a few entries ahead (past a block's end this touches
+    # the next block of the chunk, harmlessly)
+    md_prefetch_w(c.cur + 12 * size)
+    return entry
+
+
 cdef int buf_push(Buf* b, Arena* arena, int64_t row, int64_t pay, int64_t k, int32_t date,
                   bint split, const int64_t* parts) noexcept nogil:
     """File a payment; nonzero when out of memory."""
-    cdef Block* blk
-    cdef Rec* rec
+    cdef Rec* rec = <Rec*>chain_push(&b.recs, arena, RECS_PER_BLOCK, sizeof(Rec))
     cdef Parts* pp
-    if b.rleft == 0:
-        blk = arena_block(arena)
-        if blk == NULL:
-            return -1
-        if b.recs_tail == NULL:
-            b.recs = blk
-        else:
-            b.recs_tail.n = RECS_PER_BLOCK
-            b.recs_tail.next = blk
-        b.recs_tail = blk
-        b.rcur = block_recs(blk)
-        b.rleft = RECS_PER_BLOCK
-    rec = b.rcur
-    b.rcur += 1
-    b.rleft -= 1
-    # each bucket's buffer is a separate write stream, too many for the hardware
-    # prefetchers: ask for the lines a few payments ahead (past a block's end this touches
-    # the next block of the chunk, harmlessly)
-    md_prefetch_w(b.rcur + 12)
+    if rec == NULL:
+        return -1
     rec.pay = pay
     rec.k = <int32_t>k
     rec.date = date
@@ -453,22 +459,9 @@ cdef int buf_push(Buf* b, Arena* arena, int64_t row, int64_t pay, int64_t k, int
         rec.row = row
         return 0
     rec.row = -1 - row
-    if b.pleft == 0:
-        blk = arena_block(arena)
-        if blk == NULL:
-            return -1
-        if b.parts_tail == NULL:
-            b.parts = blk
-        else:
-            b.parts_tail.n = PARTS_PER_BLOCK
-            b.parts_tail.next = blk
-        b.parts_tail = blk
-        b.pcur = block_parts(blk)
-        b.pleft = PARTS_PER_BLOCK
-    pp = b.pcur
-    b.pcur += 1
-    b.pleft -= 1
-    md_prefetch_w(b.pcur + 12)
+    pp = <Parts*>chain_push(&b.parts, arena, PARTS_PER_BLOCK, sizeof(Parts))
+    if pp == NULL:
+        return -1
     pp.p = parts[0]
     pp.i = parts[1]
     pp.f = parts[2]
@@ -1182,14 +1175,14 @@ cdef class Derivation:
         cdef int64_t n, pn = 0
         for t in range(self.n_tasks):
             buf = &self.bufs[<int64_t>t * self.n_buckets + b]
-            blk = buf.recs
-            pblk = buf.parts
+            blk = buf.recs.head
+            pblk = buf.parts.head
             if pblk != NULL:
-                pn = block_count(pblk, buf.parts_tail, buf.pcur, sizeof(Parts))
+                pn = block_count(pblk, buf.parts.tail, buf.parts.cur, sizeof(Parts))
             pi = 0
             while blk != NULL:
-                n = block_count(blk, buf.recs_tail, buf.rcur, sizeof(Rec))
-                recs = block_recs(<Block*>blk)
+                n = block_count(blk, buf.recs.tail, buf.recs.cur, sizeof(Rec))
+                recs = <const Rec*>block_entries(blk)
                 for j in range(n):
                     if j + 16 < n:             # the loan lines of a later payment
                         md_prefetch_w(&self.acc[recs[j + 16].k])
@@ -1202,9 +1195,10 @@ cdef class Derivation:
                         row = -1 - rec.row
                         if pi == pn:
                             pblk = pblk.next
-                            pn = block_count(pblk, buf.parts_tail, buf.pcur, sizeof(Parts))
+                            pn = block_count(pblk, buf.parts.tail, buf.parts.cur,
+                                             sizeof(Parts))
                             pi = 0
-                        pp = block_parts(<Block*>pblk) + pi
+                        pp = <const Parts*>block_entries(pblk) + pi
                         pi += 1
                         principal = pp.p
                         interest = pp.i
