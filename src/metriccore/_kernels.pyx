@@ -753,17 +753,26 @@ cdef int64_t int_pass(const Col* c, int64_t start, int64_t n, int64_t mult,
                       valid, bad_code, code)
 
 
-cdef void bits_to_bytes(const uint8_t* bm, int64_t off, int64_t n, uint8_t* out) noexcept nogil:
-    """``out[i]`` = bit ``off + i`` of ``bm`` (0 or 1). Writes up to 7 bytes past ``n``."""
+cdef void bits_to_bytes(const uint8_t* bm, const uint8_t* mask, int64_t off, int64_t n,
+                        uint8_t* out) noexcept nogil:
+    """``out[i]`` = bit ``off + i`` of ``bm``, ANDed with that of ``mask`` unless it is NULL
+    (0 or 1). Writes up to 7 bytes past ``n``."""
     cdef int64_t k, i
     cdef const uint8_t* b
+    cdef const uint8_t* m
+    cdef uint8_t byte
     if off & 7 == 0:
+        # whole bitmap bytes: AND them, then spread each byte to 8 bytes with one table load
         b = bm + (off >> 3)
+        m = NULL
+        if mask != NULL:
+            m = mask + (off >> 3)
         for k in range((n + 7) >> 3):
-            memcpy(out + 8 * k, &SPREAD[b[k]], 8)
+            byte = b[k] if m == NULL else b[k] & m[k]
+            memcpy(out + 8 * k, &SPREAD[byte], 8)
         return
     for i in range(n):
-        out[i] = bit_at(bm, off + i)
+        out[i] = bit_at(bm, off + i) and (mask == NULL or bit_at(mask, off + i))
 
 
 cdef int64_t day_pass(const Col* c, int64_t start, int64_t n, int64_t null_value,
@@ -778,7 +787,7 @@ cdef int64_t day_pass(const Col* c, int64_t start, int64_t n, int64_t null_value
         if c.validity == NULL:
             valid[0] = ones
         else:
-            bits_to_bytes(c.validity, c.offset + start, n, vscratch)
+            bits_to_bytes(c.validity, NULL, c.offset + start, n, vscratch)
             valid[0] = vscratch
         return -1
     r = int_pass(c, start, n, 1, null_value, scratch, vscratch, E_DAY_OVF, code)
@@ -888,27 +897,10 @@ cdef int64_t money_pass(const Col* c, int64_t start, int64_t n, const Conf* cf,
     return r
 
 
-cdef void bool_pass(const Col* c, int64_t start, int64_t n, uint8_t* out) noexcept nogil:
+cdef inline void bool_pass(const Col* c, int64_t start, int64_t n, uint8_t* out) noexcept nogil:
     """1 where the value is true, 0 where false or null (a null is not tagged). Writes up to
     7 bytes past ``n``."""
-    cdef const uint8_t* bits = <const uint8_t*>c.values
-    cdef const uint8_t* vb
-    cdef int64_t i, idx, k
-    cdef uint8_t byte
-    idx = c.offset + start
-    if idx & 7 == 0:
-        # whole bitmap bytes: AND value and validity bits, then spread each byte to 8 bytes
-        bits = bits + (idx >> 3)
-        vb = NULL
-        if c.validity != NULL:
-            vb = c.validity + (idx >> 3)
-        for k in range((n + 7) >> 3):
-            byte = bits[k] if vb == NULL else bits[k] & vb[k]
-            memcpy(out + 8 * k, &SPREAD[byte], 8)
-        return
-    for i in range(n):
-        idx = c.offset + start + i
-        out[i] = bit_at(bits, idx) and (c.validity == NULL or bit_at(c.validity, idx))
+    bits_to_bytes(<const uint8_t*>c.values, c.validity, c.offset + start, n, out)
 
 
 cdef inline int64_t read_index(const Col* c, int64_t idx) noexcept nogil:
