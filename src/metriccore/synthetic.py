@@ -181,6 +181,23 @@ def _organisation(n_officers: int, rng: np.random.Generator) -> dict[str, object
     }
 
 
+def _draw_officers(org: dict[str, Any], rng: np.random.Generator,
+                   n: int) -> tuple[dict[str, pa.Array], np.ndarray]:
+    """The key columns (``officer_id``, ``branch``, ``region``) of ``n`` loans drawn from
+    ``org``, and each loan's officer risk multiplier (one draw from ``rng``)."""
+    lut = org["officer_lut"]
+    officer = lut[rng.integers(0, lut.size, n)]
+    branch = org["branch_of_officer"][officer]
+    region = org["region_of_branch"][branch]
+    keys = {
+        "officer_id": pa.array(officer + 1, pa.int32()),
+        "branch": pa.DictionaryArray.from_arrays(pa.array(branch, pa.int32()),
+                                                 org["branch_names"]),
+        "region": org["region_names"].take(pa.array(region, pa.int32())),
+    }
+    return keys, org["officer_risk"][officer]
+
+
 def _dpd_in_state(state: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Days past due drawn within each state's range (state > 0 only)."""
     n = state.size
@@ -195,11 +212,7 @@ def _chunk(n: int, org: dict[str, Any], rng: np.random.Generator) -> pa.RecordBa
     # (all far below 2**53) and divided by 100 at the end.
 
     # --- who: officer, branch, region --------------------------------------------------
-    lut = org["officer_lut"]
-    officer = lut[rng.integers(0, lut.size, n)]
-    branch = org["branch_of_officer"][officer]
-    region = org["region_of_branch"][branch]
-    risk = org["officer_risk"][officer]
+    keys, risk = _draw_officers(org, rng, n)
 
     # --- product and age: 85% of loans within their tenor, 15% past maturity ----------------
     weeks = _WEEKS_LUT[rng.integers(0, _WEEKS_LUT.size, n)]
@@ -307,10 +320,7 @@ def _chunk(n: int, org: dict[str, Any], rng: np.random.Generator) -> pa.RecordBa
         return pa.array(minor / 100.0, pa.float64())
 
     columns = {
-        "officer_id": pa.array(officer + 1, pa.int32()),
-        "branch": pa.DictionaryArray.from_arrays(pa.array(branch, pa.int32()),
-                                                 org["branch_names"]),
-        "region": org["region_names"].take(pa.array(region, pa.int32())),
+        **keys,
         "fimr_tagged": pa.array(tagged, pa.bool_()),
         "current_dpd": pa.array(cur_dpd, pa.int64()),
         "previous_dpd": pa.array(prev_dpd, pa.int64(), mask=~has_prev),
@@ -396,11 +406,7 @@ def raw_loan_book(n_loans: int, repayments_per_loan: int = 10, n_officers: int =
     as_of = (DEFAULT_AS_OF - datetime.date(1970, 1, 1)).days
 
     # --- loans ---------------------------------------------------------------------------
-    lut = org["officer_lut"]
-    officer = lut[rng.integers(0, lut.size, n)]
-    branch = org["branch_of_officer"][officer]
-    region = org["region_of_branch"][branch]
-    risk = org["officer_risk"][officer]
+    keys, risk = _draw_officers(org, rng, n)
     weeks = _WEEKS_LUT[rng.integers(0, _WEEKS_LUT.size, n)]
     term = 7 * weeks
     age = rng.integers(0, _MAX_AGE + 1, n)
@@ -422,10 +428,7 @@ def raw_loan_book(n_loans: int, repayments_per_loan: int = 10, n_officers: int =
 
     loans = pa.table({
         "loan_id": pa.array(100_000 + np.arange(n, dtype=np.int64)),
-        "officer_id": pa.array(officer + 1, pa.int32()),
-        "branch": pa.DictionaryArray.from_arrays(pa.array(branch, pa.int32()),
-                                                 org["branch_names"]),
-        "region": org["region_names"].take(pa.array(region, pa.int32())),
+        **keys,
         "loan_amount": pa.array(amount, pa.float64()),
         "interest_rate": pa.array(rate, pa.float64()),
         "fee_amount": pa.array(fee, pa.float64(), mask=rng.random(n) < 0.02),
