@@ -315,8 +315,10 @@ class Counter:
 
 @pytest.fixture(scope="module")
 def large_table():
-    # 3.2 million rows, built without copying (the same record batches repeated)
-    return pa.concat_tables([loan_snapshot(100_000, 500, seed=5)] * 32)
+    # 9.6 million rows, built without copying (the same record batches repeated): one
+    # single-threaded call must last well over 40 switch intervals (20 ms) even on a fast
+    # machine; 3.2 million rows took only 20 ms on a CI runner once the kernels got faster
+    return pa.concat_tables([loan_snapshot(100_000, 500, seed=5)] * 96)
 
 
 def test_gil_is_released_while_the_core_works(large_table, monkeypatch):
