@@ -49,6 +49,7 @@ cdef extern from "_mc_support.h" nogil:
     int mc_mul_ovf(int64_t a, int64_t b, int64_t* r)
     void mc_acc_add(int64_t* acc, int64_t v)
     void mc_acc_merge(int64_t* dst, const int64_t* src)
+    void mc_zero16(int64_t* p)
     int64_t mc_fetch_add(int64_t* p, int64_t v)
     int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
     double mc_round_half_even(double x)
@@ -71,6 +72,18 @@ cdef extern from "_mc_support.h" nogil:
                       const uint8_t* prev_ok, const int64_t* ob, const uint8_t* ob_ok,
                       const uint8_t* dsl_ok, const uint8_t* age_ok, const uint8_t* tagged,
                       int64_t par_days, int64_t threshold, uint8_t* flags)
+    void mc_ratio(int64_t n, const double* num, const double* den, double* out)
+    void mc_div_inplace(int64_t n, double* x, double p)
+    void mc_band(int64_t n, const double* x, double green, double watch, int upper,
+                 int8_t* code)
+    void mc_scores(int64_t n, const double* fimr, const double* slip, const double* roll,
+                   const double* porr, const double* ayr, const double* sdays,
+                   const double* ndays, const double* sage, const double* nage, double* rdr,
+                   double* oti, double* pen, double* raw, int64_t* risk, int64_t* dqi,
+                   uint8_t* rdr_ok)
+    void mc_score_bands(int64_t n, const int64_t* dqi, const int64_t* risk, int64_t dg,
+                        int64_t dw, int64_t kg, int64_t kw, int64_t ka, int8_t* dqi_code,
+                        int8_t* risk_code)
 
 
 #: Rows per chunk: the unit of work a thread takes. Small enough that the per-chunk
@@ -139,8 +152,8 @@ cdef enum:
     NACC = 27
 
 # The hot record of one group (16 int64 = two cache lines, 13 used): the five counts packed
-# as 21-bit fields into two words, then the 11 sums as plain int64 (HOT_PAIR: the exact pair
-# each one folds into). Plain adds are exact while the worker's ``budget`` (a bound on |any
+# as 21-bit fields into two words, then the 11 sums as plain int64 (each folds into the exact
+# pair of the same name). Plain adds are exact while the worker's ``budget`` (a bound on |any
 # hot sum|) stays below HOT_LIMIT and fewer than 2**21 rows went in since the last fold;
 # ``part_fold`` moves hot records into the exact accumulators and clears them.
 cdef enum:
@@ -160,8 +173,6 @@ cdef enum:
     NSUMS_END = 13
     NHOT = 16
 
-cdef int[13] HOT_PAIR = [-1, -1, A_PORT, A_DUE7, A_INTC, A_FEEC, A_FEED, A_SDAYS, A_SAGE,
-                         A_D16, A_PAR, A_PREV16, A_ROLLED]
 DEF FIELD_BITS = 21
 DEF FIELD_MASK = (1 << 21) - 1
 DEF HOT_MAX_ROWS = 1 << 21
@@ -464,6 +475,8 @@ cdef void part_fold(Part* t, bint clear=True) noexcept nogil:
         part_acc_ready(t)
         return
     # Groups created since the accumulators were last ready take their hot record as is.
+    # (Written out pair by pair: with constant offsets the compiler needs no table of
+    # offsets, which it kept reloading from the stack.)
     for g in range(t.acc_init, t.G):
         h = t.hot + g * NHOT
         a = t.acc + g * NACC
@@ -472,9 +485,28 @@ cdef void part_fold(Part* t, bint clear=True) noexcept nogil:
         a[A_ACTIVE] = h[H_COUNTS_A] >> (2 * FIELD_BITS)
         a[A_NDAYS] = h[H_COUNTS_B] & FIELD_MASK
         a[A_NAGE] = h[H_COUNTS_B] >> FIELD_BITS
-        for k in range(H_PORT, NSUMS_END):
-            a[HOT_PAIR[k]] = h[k]
-            a[HOT_PAIR[k] + 1] = 0
+        a[A_PORT] = h[H_PORT]
+        a[A_PORT + 1] = 0
+        a[A_DUE7] = h[H_DUE7]
+        a[A_DUE7 + 1] = 0
+        a[A_INTC] = h[H_INTC]
+        a[A_INTC + 1] = 0
+        a[A_FEEC] = h[H_FEEC]
+        a[A_FEEC + 1] = 0
+        a[A_FEED] = h[H_FEED]
+        a[A_FEED + 1] = 0
+        a[A_SDAYS] = h[H_SDAYS]
+        a[A_SDAYS + 1] = 0
+        a[A_SAGE] = h[H_SAGE]
+        a[A_SAGE + 1] = 0
+        a[A_D16] = h[H_D16]
+        a[A_D16 + 1] = 0
+        a[A_PAR] = h[H_PAR]
+        a[A_PAR + 1] = 0
+        a[A_PREV16] = h[H_PREV16]
+        a[A_PREV16 + 1] = 0
+        a[A_ROLLED] = h[H_ROLLED]
+        a[A_ROLLED + 1] = 0
     for g in range(t.acc_init):
         h = t.hot + g * NHOT
         a = t.acc + g * NACC
@@ -483,8 +515,17 @@ cdef void part_fold(Part* t, bint clear=True) noexcept nogil:
         a[A_ACTIVE] += h[H_COUNTS_A] >> (2 * FIELD_BITS)
         a[A_NDAYS] += h[H_COUNTS_B] & FIELD_MASK
         a[A_NAGE] += h[H_COUNTS_B] >> FIELD_BITS
-        for k in range(H_PORT, NSUMS_END):
-            mc_acc_add(a + HOT_PAIR[k], h[k])
+        mc_acc_add(a + A_PORT, h[H_PORT])
+        mc_acc_add(a + A_DUE7, h[H_DUE7])
+        mc_acc_add(a + A_INTC, h[H_INTC])
+        mc_acc_add(a + A_FEEC, h[H_FEEC])
+        mc_acc_add(a + A_FEED, h[H_FEED])
+        mc_acc_add(a + A_SDAYS, h[H_SDAYS])
+        mc_acc_add(a + A_SAGE, h[H_SAGE])
+        mc_acc_add(a + A_D16, h[H_D16])
+        mc_acc_add(a + A_PAR, h[H_PAR])
+        mc_acc_add(a + A_PREV16, h[H_PREV16])
+        mc_acc_add(a + A_ROLLED, h[H_ROLLED])
     if not clear:
         t.hot_stale = True
     elif t.G > 0:
@@ -528,7 +569,7 @@ cdef inline int64_t part_find(Part* t, const int64_t* codes, int64_t stride,
     if t.G == t.cap and part_grow(t) != 0:
         return -1
     g = t.G
-    memset(t.hot + g * NHOT, 0, NHOT * sizeof(int64_t))
+    mc_zero16(t.hot + g * NHOT)
     for j in range(t.n_keys):
         t.gkeys[g * t.n_keys + j] = codes[j * stride]
     t.gnull[g] = nulls
@@ -2246,16 +2287,25 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef const int64_t* acc
     cdef const char* acc_ahead
     cdef int64_t bad_pos = -1, bad_agg = 0, n_rdr = 0
-    cdef double fimr, slip, roll, frr, porr, ayr, rdr, oti, pen, raw, a, gm
-    cdef bint has_rdr
-    cdef int64_t risk, dqi
+    cdef uint8_t ok
     cdef int8_t c
+    cdef double* dc[29]
+    # Scratch for the metric loops: loans, first_miss and the four day sums/counts as
+    # doubles (6 * n), then the rdr-defined bytes (n).
+    cdef double* tmp = <double*>malloc(6 * 8 * n + n + 1)
+    if tmp == NULL:
+        raise MemoryError()
+    cdef uint8_t* rdr_ok = <uint8_t*>(tmp + 6 * n)
+    for k in range(29):
+        dc[k] = <double*>cols[k]
     cdef uint8_t* data
     with nogil:
         # Only exact accumulators are read: a partial that was never worked or merged may
         # still hold hot records or uninitialised rows.
         part_fold(&part.p)
         memset(rdr_bits, 0, bits_bytes)
+        # 1. Gather each group's aggregates in output order: the integer columns, and the
+        # rest as doubles (money still in minor units) for the column loops below.
         for i in range(n):
             g = order[i]
             acc = part.p.acc + g * NACC
@@ -2293,78 +2343,48 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             v[13] = acc[A_NDAYS]
             v[14] = acc[A_SAGE]
             v[15] = acc[A_NAGE]
-            (<int64_t*>cols[0])[i] = v[0]
-            (<int64_t*>cols[1])[i] = v[1]
-            for k in range(2, 11):   # the money aggregates
-                (<double*>cols[k])[i] = <double>v[k] / p_dbl
-            for k in range(11, 16):
-                (<int64_t*>cols[k])[i] = v[k]
             if mc_add_ovf(v[8], v[9], &yl):
                 bad_pos = i
                 bad_agg = 16
                 break
-            # v: 0 loans, 1 first_miss, 2 portfolio, 3 d16, 4 par, 5 prev16, 6 rolled,
-            # 7 due7, 8 interest, 9 fees_collected, 10 fees_due, 11 active, 12 sum_days,
-            # 13 n_days, 14 sum_age, 15 n_age
-            fimr = <double>v[1] / <double>v[0] if v[0] > 0 else 0.0
-            slip = safe(v[3], v[7])
-            roll = safe(v[6], v[5])
-            frr = safe(v[9], v[10])
-            porr = safe(v[4], v[2])
-            ayr = <double>yl / <double>v[4] if v[4] > 0 else 0.0
-            (<double*>cols[16])[i] = fimr
-            (<double*>cols[17])[i] = slip
-            (<double*>cols[18])[i] = roll
-            (<double*>cols[19])[i] = frr
-            (<double*>cols[20])[i] = porr
-            (<double*>cols[21])[i] = <double>yl / p_dbl
-            (<double*>cols[22])[i] = ayr
-            codes[i] = band_upper(fimr, fg, fw)
-            codes[n + i] = band_upper(slip, sg, sw)
-            codes[2 * n + i] = band_upper(roll, rg, rw)
-            codes[3 * n + i] = band_lower(ayr, ag, aw)
-        # The scores in a second, shorter loop: their chain of dependent divisions is long,
-        # and a short loop body lets the CPU overlap several groups' chains.
-        for i in range(n if bad_pos < 0 else 0):
-            fimr = (<double*>cols[16])[i]
-            slip = (<double*>cols[17])[i]
-            roll = (<double*>cols[18])[i]
-            porr = (<double*>cols[20])[i]
-            ayr = (<double*>cols[22])[i]
-            # aggregates 12 sum_days, 13 n_days, 14 sum_age, 15 n_age
-            has_rdr = False
-            rdr = 0.0
-            if (<int64_t*>cols[13])[i] > 0 and (<int64_t*>cols[15])[i] > 0:
-                a = <double>(<int64_t*>cols[12])[i] / <double>(<int64_t*>cols[13])[i]
-                gm = <double>(<int64_t*>cols[14])[i] / <double>(<int64_t*>cols[15])[i]
-                if gm > 0.0:
-                    rdr = (1.0 - (a / gm) / 0.25) * 100.0
-                    has_rdr = True
-            oti = clamp01(1.0 - slip)
-            if not has_rdr or rdr > 100.0:
-                pen = 0.0
-            else:
-                pen = py_min(40.0, py_max(0.0, 40.0 * (1.0 - rdr / 100.0)))
-            raw = (100.0 - 20.0 * clamp01(porr) - 15.0 * clamp01(fimr)
-                   - 10.0 * clamp01(roll) - pen - 15.0 * (1.0 - clamp01(ayr)))
-            raw = py_min(100.0, py_max(0.0, raw))
-            # floor(x + 0.5) as a truncating cast (no libm call): both arguments are finite
-            # and >= 0.5 (raw is clamped to [0, 100], oti and 1 - clamp01 to [0, 1]), where
-            # truncation and floor agree.
-            risk = <int64_t>(raw + 0.5)
-            dqi = <int64_t>(100.0 * (0.50 * (raw / 100.0) + 0.35 * oti
-                                     + 0.15 * (1.0 - clamp01(fimr))) + 0.5)
-            (<double*>cols[23])[i] = rdr
-            (<double*>cols[24])[i] = oti
-            (<double*>cols[25])[i] = pen
-            (<double*>cols[26])[i] = raw
-            if has_rdr:
-                rdr_bits[i >> 3] |= <uint8_t>(1 << (i & 7))
-                n_rdr += 1
-            (<int64_t*>cols[27])[i] = risk
-            (<int64_t*>cols[28])[i] = dqi
-            codes[4 * n + i] = 0 if dqi >= dg else (1 if dqi >= dw else 2)
-            codes[5 * n + i] = 0 if risk >= kg else (1 if risk >= kw else (3 if risk >= ka else 4))
+            (<int64_t*>cols[0])[i] = v[0]
+            (<int64_t*>cols[1])[i] = v[1]
+            for k in range(2, 11):   # the money aggregates
+                dc[k][i] = <double>v[k]
+            for k in range(11, 16):
+                (<int64_t*>cols[k])[i] = v[k]
+            dc[21][i] = <double>yl
+            tmp[i] = <double>v[0]
+            tmp[n + i] = <double>v[1]
+            for k in range(4):
+                tmp[(2 + k) * n + i] = <double>v[12 + k]
+        if bad_pos < 0:
+            # 2. The metrics, one column at a time (vectorised). v: 0 loans, 1 first_miss,
+            # 2 portfolio, 3 d16, 4 par, 5 prev16, 6 rolled, 7 due7, 8 interest,
+            # 9 fees_collected, 10 fees_due, 11 active, 12 sum_days, 13 n_days,
+            # 14 sum_age, 15 n_age; 21 yield. Rates first, while money is in minor units.
+            mc_ratio(n, tmp + n, tmp, dc[16])          # fimr = first_miss / loans
+            mc_ratio(n, dc[3], dc[7], dc[17])          # slippage = d16 / due7
+            mc_ratio(n, dc[6], dc[5], dc[18])          # roll = rolled / prev16
+            mc_ratio(n, dc[9], dc[10], dc[19])         # frr = fees_collected / fees_due
+            mc_ratio(n, dc[4], dc[2], dc[20])          # par ratio = par / portfolio
+            mc_ratio(n, dc[21], dc[4], dc[22])         # ayr = yield / par
+            mc_band(n, dc[16], fg, fw, 1, codes)
+            mc_band(n, dc[17], sg, sw, 1, codes + n)
+            mc_band(n, dc[18], rg, rw, 1, codes + 2 * n)
+            mc_band(n, dc[22], ag, aw, 0, codes + 3 * n)
+            for k in range(2, 11):
+                mc_div_inplace(n, dc[k], p_dbl)
+            mc_div_inplace(n, dc[21], p_dbl)
+            mc_scores(n, dc[16], dc[17], dc[18], dc[20], dc[22], tmp + 2 * n, tmp + 3 * n,
+                      tmp + 4 * n, tmp + 5 * n, dc[23], dc[24], dc[25], dc[26],
+                      <int64_t*>cols[27], <int64_t*>cols[28], rdr_ok)
+            mc_score_bands(n, <int64_t*>cols[28], <int64_t*>cols[27], dg, dw, kg, kw, ka,
+                           codes + 4 * n, codes + 5 * n)
+            for i in range(n):
+                ok = rdr_ok[i]
+                rdr_bits[i >> 3] |= <uint8_t>(ok << (i & 7))
+                n_rdr += ok
         if bad_pos < 0:
             # band offsets (int32: at most 5 bytes a row, and n < 2**31 / 5 groups here)
             for k in range(6):
@@ -2374,6 +2394,7 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                     total += lens[codes[k * n + i]]
                     offs[k][i + 1] = <int32_t>total
                 band_total[k] = total
+    free(tmp)
     if bad_pos >= 0:
         return (bad_pos, bad_agg)
     total = 0

@@ -98,6 +98,19 @@ static inline void mc_acc_merge(int64_t* dst, const int64_t* src) {
   dst[1] += src[1];
 }
 
+/* Zero one 16-word (two cache line) hot record, 64-byte aligned: plain stores, which the
+ * compiler merges into vector stores (a memset call or ``rep stos`` costs more than the
+ * record for a group created in a row loop). */
+static inline void mc_zero16(int64_t* p) {
+#if defined(__GNUC__) || defined(__clang__)
+  int64_t* q = (int64_t*)__builtin_assume_aligned(p, 64);
+#else
+  int64_t* q = p;
+#endif
+  q[0] = 0; q[1] = 0; q[2] = 0; q[3] = 0; q[4] = 0; q[5] = 0; q[6] = 0; q[7] = 0;
+  q[8] = 0; q[9] = 0; q[10] = 0; q[11] = 0; q[12] = 0; q[13] = 0; q[14] = 0; q[15] = 0;
+}
+
 /* splitmix64 finaliser: mixes an integer key for an open-addressing table (the group
  * tables of _kernels.pyx and the loan-id tables of _derive.pyx). */
 static inline uint64_t mc_mix64(uint64_t x) {
@@ -255,6 +268,105 @@ MC_CLONES static void mc_row_flags(int64_t n, const int64_t* MC_RESTRICT dpd,
     flags[i] = (uint8_t)(c16 | cpar << 1 | cq << 2 | cr << 3 | act << 4
                          | (act & dsl_ok[i]) << 5 | (act & age_ok[i]) << 6 | tagged[i] << 7);
   }
+}
+
+/* The metric step of ``finalize``, one column at a time over n groups so that each loop
+ * vectorises (the scalar loop was bound by the throughput of scalar divisions). Every
+ * division is computed for every lane, with 1.0 standing in for a denominator the formula
+ * does not use, and the unused result is then replaced: IEEE division is correctly rounded
+ * at every width, comparisons and selects are exact, -ffp-contract=off keeps sums of
+ * products from becoming FMAs, so each value is bitwise the one of the scalar formula. */
+
+/* out = num / den where den > 0, else 0 (a rate whose base is empty is 0). */
+MC_CLONES static void mc_ratio(int64_t n, const double* MC_RESTRICT num,
+                               const double* MC_RESTRICT den, double* MC_RESTRICT out) {
+  int64_t i;
+  for (i = 0; i < n; i++) {
+    double d = den[i];
+    double q = num[i] / (d > 0.0 ? d : 1.0);
+    out[i] = d > 0.0 ? q : 0.0;
+  }
+}
+
+/* x /= p (money aggregates from minor units to major units). */
+MC_CLONES static void mc_div_inplace(int64_t n, double* MC_RESTRICT x, double p) {
+  int64_t i;
+  for (i = 0; i < n; i++) x[i] = x[i] / p;
+}
+
+/* Band codes 0 green, 1 watch, 2 flag: ``upper`` when a high value is bad (x <= green is
+ * green), else a low value is bad (x >= green is green). */
+MC_CLONES static void mc_band(int64_t n, const double* MC_RESTRICT x, double green,
+                              double watch, int upper, int8_t* MC_RESTRICT code) {
+  int64_t i;
+  if (upper) {
+    for (i = 0; i < n; i++) code[i] = (int8_t)(x[i] <= green ? 0 : (x[i] <= watch ? 1 : 2));
+  } else {
+    for (i = 0; i < n; i++) code[i] = (int8_t)(x[i] >= green ? 0 : (x[i] >= watch ? 1 : 2));
+  }
+}
+
+/* Python's max(a, b) and min(a, b): keep a unless b is strictly beyond it (-0.0 matters). */
+static inline double mc_py_max(double a, double b) { return b > a ? b : a; }
+static inline double mc_py_min(double a, double b) { return b < a ? b : a; }
+static inline double mc_clamp01(double x) { return mc_py_min(1.0, mc_py_max(0.0, x)); }
+
+/* Repayment delay rate, on-time index, penalty, raw risk score, the risk and DQI scores
+ * and their band codes (0 green, 1 watch, 2 flag; risk: 3 amber, 4 red). ``rdr_ok`` is 1
+ * where the rdr is defined. Inputs are the rates and the day sums/counts as doubles. The
+ * scores lie in [0, 100.5), so the round (floor(x + 0.5), a truncation there) goes
+ * through int32, which every vector ISA converts to. */
+MC_CLONES static void mc_scores(int64_t n, const double* MC_RESTRICT fimr,
+                                const double* MC_RESTRICT slip,
+                                const double* MC_RESTRICT roll,
+                                const double* MC_RESTRICT porr,
+                                const double* MC_RESTRICT ayr,
+                                const double* MC_RESTRICT sdays,
+                                const double* MC_RESTRICT ndays,
+                                const double* MC_RESTRICT sage,
+                                const double* MC_RESTRICT nage, double* MC_RESTRICT rdr,
+                                double* MC_RESTRICT oti, double* MC_RESTRICT pen,
+                                double* MC_RESTRICT raw, int64_t* MC_RESTRICT risk,
+                                int64_t* MC_RESTRICT dqi, uint8_t* MC_RESTRICT rdr_ok) {
+  int64_t i;
+  for (i = 0; i < n; i++) {
+    double nd = ndays[i], na = nage[i];
+    double a = sdays[i] / (nd > 0.0 ? nd : 1.0);
+    double gm = sage[i] / (na > 0.0 ? na : 1.0);
+    /* defined where both counts are positive and the mean age too: one double compare
+     * (mixed-width boolean masks would keep the loop from vectorising) */
+    int ok = (nd > 0.0 ? (na > 0.0 ? gm : 0.0) : 0.0) > 0.0;
+    double r = (1.0 - (a / (ok ? gm : 1.0)) / 0.25) * 100.0;
+    double o = mc_clamp01(1.0 - slip[i]);
+    double pn = mc_py_min(40.0, mc_py_max(0.0, 40.0 * (1.0 - r / 100.0)));
+    double w;
+    r = ok ? r : 0.0;
+    pn = (ok & (r <= 100.0)) ? pn : 0.0;
+    w = (100.0 - 20.0 * mc_clamp01(porr[i]) - 15.0 * mc_clamp01(fimr[i])
+         - 10.0 * mc_clamp01(roll[i]) - pn - 15.0 * (1.0 - mc_clamp01(ayr[i])));
+    w = mc_py_min(100.0, mc_py_max(0.0, w));
+    rdr[i] = r;
+    oti[i] = o;
+    pen[i] = pn;
+    raw[i] = w;
+    risk[i] = (int32_t)(w + 0.5);
+    dqi[i] = (int32_t)(100.0 * (0.50 * (w / 100.0) + 0.35 * o
+                                + 0.15 * (1.0 - mc_clamp01(fimr[i]))) + 0.5);
+    rdr_ok[i] = (uint8_t)ok;
+  }
+}
+
+/* Band codes of the integer scores: DQI 0 green (>= dg), 1 watch (>= dw), else 2 flag;
+ * risk 0 green (>= kg), 1 watch (>= kw), 3 amber (>= ka), else 4 red. */
+MC_CLONES static void mc_score_bands(int64_t n, const int64_t* MC_RESTRICT dqi,
+                                     const int64_t* MC_RESTRICT risk, int64_t dg, int64_t dw,
+                                     int64_t kg, int64_t kw, int64_t ka,
+                                     int8_t* MC_RESTRICT dqi_code,
+                                     int8_t* MC_RESTRICT risk_code) {
+  int64_t i;
+  for (i = 0; i < n; i++) dqi_code[i] = (int8_t)(dqi[i] >= dg ? 0 : (dqi[i] >= dw ? 1 : 2));
+  for (i = 0; i < n; i++)
+    risk_code[i] = (int8_t)(risk[i] >= kg ? 0 : (risk[i] >= kw ? 1 : (risk[i] >= ka ? 3 : 4)));
 }
 
 static const uint64_t MC_POW10[20] = {
