@@ -80,7 +80,7 @@ cdef extern from "_mc_support.h" nogil:
                    const double* porr, const double* ayr, const double* sdays,
                    const double* ndays, const double* sage, const double* nage, double* rdr,
                    double* oti, double* pen, double* raw, int64_t* risk, int64_t* dqi,
-                   uint8_t* rdr_ok)
+                   int64_t* rdr_ok)
     void mc_score_bands(int64_t n, const int64_t* dqi, const int64_t* risk, int64_t dg,
                         int64_t dw, int64_t kg, int64_t kw, int64_t ka, int8_t* dqi_code,
                         int8_t* risk_code)
@@ -2287,15 +2287,15 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef const int64_t* acc
     cdef const char* acc_ahead
     cdef int64_t bad_pos = -1, bad_agg = 0, n_rdr = 0
-    cdef uint8_t ok
+    cdef int64_t ok
     cdef int8_t c
     cdef double* dc[29]
     # Scratch for the metric loops: loans, first_miss and the four day sums/counts as
-    # doubles (6 * n), then the rdr-defined bytes (n).
-    cdef double* tmp = <double*>malloc(6 * 8 * n + n + 1)
+    # doubles, then the rdr-defined flags (7 * n words).
+    cdef double* tmp = <double*>malloc(7 * 8 * n + 8)
     if tmp == NULL:
         raise MemoryError()
-    cdef uint8_t* rdr_ok = <uint8_t*>(tmp + 6 * n)
+    cdef int64_t* rdr_ok = <int64_t*>(tmp + 6 * n)
     for k in range(29):
         dc[k] = <double*>cols[k]
     cdef uint8_t* data

@@ -311,11 +311,12 @@ static inline double mc_py_max(double a, double b) { return b > a ? b : a; }
 static inline double mc_py_min(double a, double b) { return b < a ? b : a; }
 static inline double mc_clamp01(double x) { return mc_py_min(1.0, mc_py_max(0.0, x)); }
 
-/* Repayment delay rate, on-time index, penalty, raw risk score, the risk and DQI scores
- * and their band codes (0 green, 1 watch, 2 flag; risk: 3 amber, 4 red). ``rdr_ok`` is 1
- * where the rdr is defined. Inputs are the rates and the day sums/counts as doubles. The
- * scores lie in [0, 100.5), so the round (floor(x + 0.5), a truncation there) goes
- * through int32, which every vector ISA converts to. */
+/* Repayment delay rate, on-time index, penalty, raw risk score and the risk and DQI
+ * scores; ``rdr_ok`` is 1 where the rdr is defined. Inputs are the rates and the day
+ * sums/counts as doubles. Every output is 8 bytes wide: a byte output made the compiler
+ * take 32 groups per iteration and spill most of them to the stack. The scores lie in
+ * [0, 100.5), so the round (floor(x + 0.5), a truncation there) goes through int32, which
+ * every vector ISA converts to. */
 MC_CLONES static void mc_scores(int64_t n, const double* MC_RESTRICT fimr,
                                 const double* MC_RESTRICT slip,
                                 const double* MC_RESTRICT roll,
@@ -327,7 +328,7 @@ MC_CLONES static void mc_scores(int64_t n, const double* MC_RESTRICT fimr,
                                 const double* MC_RESTRICT nage, double* MC_RESTRICT rdr,
                                 double* MC_RESTRICT oti, double* MC_RESTRICT pen,
                                 double* MC_RESTRICT raw, int64_t* MC_RESTRICT risk,
-                                int64_t* MC_RESTRICT dqi, uint8_t* MC_RESTRICT rdr_ok) {
+                                int64_t* MC_RESTRICT dqi, int64_t* MC_RESTRICT rdr_ok) {
   int64_t i;
   for (i = 0; i < n; i++) {
     double nd = ndays[i], na = nage[i];
@@ -352,7 +353,7 @@ MC_CLONES static void mc_scores(int64_t n, const double* MC_RESTRICT fimr,
     risk[i] = (int32_t)(w + 0.5);
     dqi[i] = (int32_t)(100.0 * (0.50 * (w / 100.0) + 0.35 * o
                                 + 0.15 * (1.0 - mc_clamp01(fimr[i]))) + 0.5);
-    rdr_ok[i] = (uint8_t)ok;
+    rdr_ok[i] = ok;
   }
 }
 
