@@ -39,6 +39,7 @@ from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 
 import numpy as np
 cimport numpy as cnp
+from pyarrow import allocate_buffer as _allocate_buffer
 
 from metriccore._arrow cimport ArrowSchema, ArrowArray, ArrowArrayStream
 
@@ -615,22 +616,27 @@ cdef inline int64_t part_find1(Part* t, int64_t code, uint32_t nulls) noexcept n
 
 
 cdef int part_init(Part* t, int n_keys, const bint* is_str) noexcept nogil:
+    """An empty group table, starting from a spare one's buffers if there is one (call it
+    with the GIL held: it guards the spares)."""
     memset(t, 0, sizeof(Part))
     t.n_keys = n_keys
+    part_take_spare(t)
     t.is_str = <bint*>calloc(n_keys + 1, sizeof(bint))
     t.interners = <Interner*>calloc(n_keys + 1, sizeof(Interner))
-    if t.is_str == NULL or t.interners == NULL or part_rehash(t, 64) != 0:
+    if t.is_str == NULL or t.interners == NULL:
+        return -1
+    if t.slots == NULL and part_rehash(t, 64) != 0:
         return -1
     if n_keys > 0:
         memcpy(t.is_str, is_str, n_keys * sizeof(bint))
         return 0
     # The portfolio (no key columns) always has its one group, even for zero rows.
-    if part_grow(t) != 0:
+    if t.cap == 0 and part_grow(t) != 0:
         return -1
     t.G = 1
     t.gnull[0] = 0
     t.ghash[0] = 0
-    memset(t.hot, 0, NHOT * sizeof(int64_t))
+    mc_zero16(t.hot)
     return 0
 
 
@@ -1023,6 +1029,7 @@ cdef struct Scratch:
     int64_t* codes              # n_keys * CH
     uint32_t* nulls
     DictCache* dcache           # per key column
+    int nk                      # key columns (the sizes of codes and dcache)
 
 
 cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t batch,
@@ -1420,6 +1427,7 @@ cdef void scratch_free(Scratch* s, int nk) noexcept nogil:
 cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     cdef int j
     memset(s, 0, sizeof(Scratch))
+    s.nk = nk
     s.cap = cap if cap > 0 else 1
     cap = s.cap
     # byte columns get 8 spare bytes: bitmaps are spread a whole byte (8 rows) at a time
@@ -1452,6 +1460,126 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
     for j in range(nk):
         s.dcache[j].batch = -1
     return 0
+
+
+# --------------------------------------------------------------------------------------
+# Spare buffers. A small call spent about as long in malloc and free of its group table
+# and scratch columns as in its rows, and freeing blocks this large (over 64 KiB) makes
+# glibc consolidate its free lists, which slows every small allocation after it. So the
+# buffers of finished group tables and scratch areas, up to a bounded size and number, are
+# kept and reused (at most N_SPARE of each: about 5 MB in all). Taken and given back only
+# with the GIL held, which is the lock (the functions are nogil only to be callable
+# from nogil helpers such as part_init; every caller holds the GIL).
+# --------------------------------------------------------------------------------------
+DEF N_SPARE = 4
+DEF SPARE_MAX_GROUPS = 2048     # a group table's capacity in groups
+DEF SPARE_MAX_DIRECT = 4096     # direct-map entries kept with it (reset on every reuse)
+
+cdef struct PartBufs:
+    int64_t cap
+    int64_t gkeys_words         # capacity of gkeys in codes (cap * key columns)
+    int64_t* gkeys
+    uint32_t* gnull
+    uint64_t* ghash
+    int64_t* acc
+    void* hot_raw
+    int64_t* hot
+    int32_t* slots
+    int64_t mask
+    int32_t* direct
+    int64_t dcap
+
+cdef PartBufs _spare_parts[N_SPARE]
+cdef int _n_spare_parts = 0
+cdef Scratch _spare_scratch[N_SPARE]
+cdef int _n_spare_scratch = 0
+
+
+cdef void part_take_spare(Part* t) noexcept nogil:
+    """Give the empty table ``t`` (fresh from ``part_init``'s memset) spare buffers, if any:
+    its capacity is what the spare's key array holds for ``t``'s key count."""
+    global _n_spare_parts
+    cdef PartBufs* b
+    cdef int64_t nk = t.n_keys if t.n_keys > 0 else 1
+    if _n_spare_parts == 0:
+        return
+    _n_spare_parts -= 1
+    b = &_spare_parts[_n_spare_parts]
+    t.cap = b.cap if b.gkeys_words >= b.cap * nk else b.gkeys_words // nk
+    t.gkeys = b.gkeys
+    t.gnull = b.gnull
+    t.ghash = b.ghash
+    t.acc = b.acc
+    t.hot_raw = b.hot_raw
+    t.hot = b.hot
+    t.slots = b.slots
+    t.mask = b.mask
+    memset(t.slots, 0xff, (t.mask + 1) * sizeof(int32_t))
+    t.direct = b.direct
+    t.dcap = b.dcap
+    if t.direct != NULL:
+        memset(t.direct, 0xff, t.dcap * sizeof(int32_t))
+
+
+cdef void part_release(Part* t) noexcept nogil:
+    """``part_free``, keeping the buffers of a small table as a spare."""
+    global _n_spare_parts
+    cdef PartBufs* b
+    if (_n_spare_parts < N_SPARE and t.cap > 0 and t.cap <= SPARE_MAX_GROUPS
+            and t.slots != NULL):
+        b = &_spare_parts[_n_spare_parts]
+        _n_spare_parts += 1
+        b.cap = t.cap
+        b.gkeys_words = t.cap * (t.n_keys if t.n_keys > 0 else 1)
+        b.gkeys = t.gkeys
+        b.gnull = t.gnull
+        b.ghash = t.ghash
+        b.acc = t.acc
+        b.hot_raw = t.hot_raw
+        b.hot = t.hot
+        b.slots = t.slots
+        b.mask = t.mask
+        if t.dcap <= SPARE_MAX_DIRECT:
+            b.direct = t.direct
+            b.dcap = t.dcap
+        else:
+            free(t.direct)
+            b.direct = NULL
+            b.dcap = 0
+        t.gkeys = NULL
+        t.gnull = NULL
+        t.ghash = NULL
+        t.acc = NULL
+        t.hot_raw = NULL
+        t.slots = NULL
+        t.direct = NULL
+    part_free(t)
+
+
+cdef int scratch_take(Scratch* s, int nk, int64_t cap) noexcept nogil:
+    """``scratch_init``, from a spare scratch area with room for ``cap`` rows if there is one."""
+    global _n_spare_scratch
+    cdef int i, j
+    for i in range(_n_spare_scratch - 1, -1, -1):
+        if _spare_scratch[i].nk == nk and _spare_scratch[i].cap >= cap:
+            s[0] = _spare_scratch[i]
+            _n_spare_scratch -= 1
+            _spare_scratch[i] = _spare_scratch[_n_spare_scratch]
+            for j in range(nk):
+                s.dcache[j].batch = -1   # cached dictionary codes belong to another job
+            return 0
+    return scratch_init(s, nk, cap)
+
+
+cdef void scratch_give(Scratch* s) noexcept nogil:
+    """``scratch_free``, keeping a chunk-sized scratch area as a spare."""
+    global _n_spare_scratch
+    if _n_spare_scratch < N_SPARE and s.gid != NULL and s.cap <= CH:
+        _spare_scratch[_n_spare_scratch] = s[0]
+        _n_spare_scratch += 1
+        memset(s, 0, sizeof(Scratch))
+    else:
+        scratch_free(s, s.nk)
 
 
 # --------------------------------------------------------------------------------------
@@ -1866,7 +1994,7 @@ cdef class Partial:
             raise MemoryError()
 
     def __dealloc__(self):
-        part_free(&self.p)
+        part_release(&self.p)
 
     @property
     def n_groups(self):
@@ -2101,8 +2229,9 @@ def work(_Job job, Partial part, int64_t workers=1):
     cdef int64_t c, nxt, err_row = INT64_MAX
     cdef int err_col = 0, err_code = 0
     cdef Plan* pl = &job.pl
+    cdef int scratch_rc = scratch_take(&s, pl.n_keys, pl.max_rows if pl.max_rows < CH else CH)
     with nogil:
-        if scratch_init(&s, pl.n_keys, pl.max_rows if pl.max_rows < CH else CH) != 0:
+        if scratch_rc != 0:
             err_row = -1
             err_code = E_NOMEM
         elif part_reserve(&part.p, pl.total_rows if pl.total_rows < 1024 else 1024) != 0:
@@ -2123,7 +2252,7 @@ def work(_Job job, Partial part, int64_t workers=1):
                 process_chunk(pl, &part.p, &s, c, nxt, &err_row, &err_col, &err_code)
                 c = nxt if nxt >= 0 else mc_fetch_add(&pl.next_chunk, 1)
             part_fold(&part.p, False)  # callers read and merge only the exact accumulators
-        scratch_free(&s, pl.n_keys)
+    scratch_give(&s)
     if err_row == INT64_MAX:
         return None
     return (err_row, err_col, err_code)
@@ -2188,8 +2317,12 @@ cdef class Finalized:
     Built by :func:`finalize`; :func:`export_batch` exports it without per-column Python
     objects, and :meth:`columns` gives per-column numpy views (for the per-column path).
     """
-    cdef object block                 # uint8 numpy array: fixed-width buffers
-    cdef object strings               # uint8 numpy array: band characters
+    # Both blocks are pyarrow buffers (pyarrow's memory pool, not malloc: freeing a block
+    # this large through glibc made it consolidate its free lists on every call).
+    cdef object block                 # fixed-width buffers
+    cdef object strings               # band characters
+    cdef char* block_data
+    cdef char* strings_data
     cdef readonly int64_t length
     cdef int64_t null_count[N_BODY]
     cdef int n_buffers[N_BODY]
@@ -2201,8 +2334,7 @@ cdef class Finalized:
     cdef const void* _address(self, int b):
         if self.buf_block[b] == 0:
             return NULL
-        arr = self.block if self.buf_block[b] == 1 else self.strings
-        return <const char*>cnp.PyArray_DATA(<cnp.ndarray>arr) + self.buf_off[b]
+        return (self.block_data if self.buf_block[b] == 1 else self.strings_data) + self.buf_off[b]
 
     def columns(self):
         """Every column as ``(null_count, buffers)``, buffers as numpy uint8 views or None."""
@@ -2214,7 +2346,8 @@ cdef class Finalized:
                 if self.buf_block[b] == 0:
                     bufs.append(None)
                 else:
-                    arr = self.block if self.buf_block[b] == 1 else self.strings
+                    arr = np.frombuffer(self.block if self.buf_block[b] == 1 else self.strings,
+                                        dtype=np.uint8)
                     bufs.append(arr[self.buf_off[b]:self.buf_off[b] + self.buf_size[b]])
                 b += 1
             out.append((self.null_count[i], tuple(bufs)))
@@ -2269,10 +2402,10 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     names[4] = "red"
     # Fixed-width block: 29 value columns, the rdr validity bitmap, 6 band offset buffers
     # and the band codes (scratch, 6 * n bytes).
-    res.block = np.empty(29 * col_bytes + _aligned(bits_bytes) + 6 * off_bytes + 6 * n + 1,
-                         dtype=np.uint8)
+    res.block = _allocate_buffer(29 * col_bytes + _aligned(bits_bytes) + 6 * off_bytes + 6 * n + 1)
+    res.block_data = <char*><uintptr_t>res.block.address
     res.length = n
-    cdef char* base = <char*>cnp.PyArray_DATA(<cnp.ndarray>res.block)
+    cdef char* base = res.block_data
     cdef char* cols[29]
     for k in range(29):
         cols[k] = base + k * col_bytes
@@ -2291,10 +2424,9 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int8_t c
     cdef double* dc[29]
     # Scratch for the metric loops: loans, first_miss and the four day sums/counts as
-    # doubles, then the rdr-defined flags (7 * n words).
-    cdef double* tmp = <double*>malloc(7 * 8 * n + 8)
-    if tmp == NULL:
-        raise MemoryError()
+    # doubles, then the rdr-defined flags (7 * n words; from pyarrow's pool, as the blocks).
+    tmp_buf = _allocate_buffer(7 * 8 * n + 8)
+    cdef double* tmp = <double*><uintptr_t>tmp_buf.address
     cdef int64_t* rdr_ok = <int64_t*>(tmp + 6 * n)
     for k in range(29):
         dc[k] = <double*>cols[k]
@@ -2394,7 +2526,6 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                     total += lens[codes[k * n + i]]
                     offs[k][i + 1] = <int32_t>total
                 band_total[k] = total
-    free(tmp)
     if bad_pos >= 0:
         return (bad_pos, bad_agg)
     total = 0
@@ -2402,8 +2533,9 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
         total += band_total[k]
     # Each name is written as one 8-byte store (the next name overwrites the padding), so
     # the block has 8 bytes of slack past the last string; the offsets end before them.
-    res.strings = np.empty(total + 8, dtype=np.uint8)
-    data = <uint8_t*>cnp.PyArray_DATA(<cnp.ndarray>res.strings)
+    res.strings = _allocate_buffer(total + 8)
+    res.strings_data = <char*><uintptr_t>res.strings.address
+    data = <uint8_t*>res.strings_data
     memset(words, 0, sizeof(words))
     for k in range(5):
         memcpy(words + 8 * k, names[k], lens[k])
