@@ -2430,6 +2430,13 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int64_t* rdr_ok = <int64_t*>(tmp + 6 * n)
     for k in range(29):
         dc[k] = <double*>cols[k]
+    # The band strings: at most 5 bytes a row in each of the 6 columns, plus 8 of slack.
+    res.strings = _allocate_buffer(30 * n + 8)
+    res.strings_data = <char*><uintptr_t>res.strings.address
+    cdef uint8_t* strings = <uint8_t*>res.strings_data
+    memset(words, 0, sizeof(words))
+    for k in range(5):
+        memcpy(words + 8 * k, names[k], lens[k])
     cdef uint8_t* data
     with nogil:
         # Only exact accumulators are read: a partial that was never worked or merged may
@@ -2518,33 +2525,23 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                 rdr_bits[i >> 3] |= <uint8_t>(ok << (i & 7))
                 n_rdr += ok
         if bad_pos < 0:
-            # band offsets (int32: at most 5 bytes a row, and n < 2**31 / 5 groups here)
+            # Band strings and offsets in one pass per column (offsets int32: at most 5
+            # bytes a row, and n < 2**31 / 5 groups here). Each name is one 8-byte store
+            # (the next name overwrites the padding): the block has 8 bytes of slack.
+            pos = 0
             for k in range(6):
+                data = strings + pos
                 total = 0
                 offs[k][0] = 0
                 for i in range(n):
-                    total += lens[codes[k * n + i]]
+                    c = codes[k * n + i]
+                    memcpy(data + total, words + 8 * c, 8)
+                    total += lens[c]
                     offs[k][i + 1] = <int32_t>total
                 band_total[k] = total
+                pos += total
     if bad_pos >= 0:
         return (bad_pos, bad_agg)
-    total = 0
-    for k in range(6):
-        total += band_total[k]
-    # Each name is written as one 8-byte store (the next name overwrites the padding), so
-    # the block has 8 bytes of slack past the last string; the offsets end before them.
-    res.strings = _allocate_buffer(total + 8)
-    res.strings_data = <char*><uintptr_t>res.strings.address
-    data = <uint8_t*>res.strings_data
-    memset(words, 0, sizeof(words))
-    for k in range(5):
-        memcpy(words + 8 * k, names[k], lens[k])
-    with nogil:
-        for k in range(6):
-            for i in range(n):
-                c = codes[k * n + i]
-                memcpy(data, words + 8 * c, 8)
-                data += lens[c]
     # column descriptors
     b = 0
     pos = 0
