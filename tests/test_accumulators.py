@@ -142,3 +142,36 @@ def test_nan_under_null_money_slots(engine, reference, threads):
         table = table.set_column(table.schema.get_field_index(name), name, money)
     S.assert_tables_identical(engine.officer_metrics(table, threads=threads),
                               reference.officer_metrics(table))
+
+
+# One integer key: groups of codes in [0, 2**20) are found and made through a direct map
+# that widens as larger codes arrive, the others (negative, huge, null) through the hash
+# table; group tables of earlier calls are reused. Every mix must match the reference.
+_KEY_MIXES = {
+    "small_dense": lambda rng, n: rng.integers(0, 600, n),
+    "widening": lambda rng, n: np.sort(rng.integers(0, 300_000, n)),
+    "widening_shuffled": lambda rng, n: rng.integers(0, 300_000, n),
+    "beyond_map": lambda rng, n: rng.choice([-7, -1, 0, 5, 2**20 - 1, 2**20, 2**40], n),
+}
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("mix", sorted(_KEY_MIXES))
+@pytest.mark.parametrize("key_type", [pa.int64(), pa.uint64(), pa.int32()])
+def test_one_integer_key_lookup_paths(engine, reference, threads, mix, key_type):
+    rng = np.random.default_rng(len(mix))
+    n = 3 * CHUNK + 17
+    codes = _KEY_MIXES[mix](rng, n)
+    if key_type == pa.uint64() or key_type == pa.int32():
+        codes = np.abs(codes) % (2**31)
+    money = _blocks(10.0, 10.0, 10.0, 10.0, seed=5)[:n]
+    table = _table(money, np.arange(n, dtype=np.int64) % 90, groups=1, seed=6)
+    keys = pa.array(codes, type=key_type, mask=rng.random(n) < 0.02)
+    table = table.set_column(0, "officer_id", keys)
+    expected = reference.officer_metrics(table)
+    for _ in range(2):   # the second call starts from the first one's spare tables
+        S.assert_tables_identical(engine.officer_metrics(table, threads=threads), expected)
+    # and a call on a smaller key set right after still finds only its own groups
+    head = table.slice(0, 50)
+    S.assert_tables_identical(engine.officer_metrics(head, threads=threads),
+                              reference.officer_metrics(head))

@@ -365,7 +365,7 @@ cdef struct Part:
     bint hot_stale            # hot records of groups < G were folded but not zeroed
     int32_t* slots            # group table: -1 empty, else group id
     int64_t mask
-    int32_t* direct           # one key: group id of small non-negative codes, -1 unseen
+    int32_t* direct           # one key: group id of each non-null code < dcap, -1 unseen
     int64_t dcap
 
 
@@ -587,30 +587,54 @@ cdef inline int64_t part_find(Part* t, const int64_t* codes, int64_t stride,
 DEF DIRECT_LIMIT = 1 << 20
 
 
+cdef inline int64_t part_new_direct(Part* t, int64_t code) noexcept nogil:
+    """A new group for the non-null key ``code`` < ``dcap`` of a one-key table, which the
+    direct map says is unseen. The slot table is neither searched nor written: lookups of
+    such codes never reach it (``part_rehash`` still files the group by its hash)."""
+    cdef int64_t g
+    if t.G == t.cap and part_grow(t) != 0:
+        return -1
+    g = t.G
+    mc_zero16(t.hot + g * NHOT)
+    t.gkeys[g] = code
+    t.gnull[g] = 0
+    t.ghash[g] = key_hash(&code, 1, 1, 0)
+    t.G += 1
+    t.direct[code] = <int32_t>g
+    if 2 * t.G > t.mask + 1 and part_rehash(t, 2 * (t.mask + 1)) != 0:
+        return -1
+    return g
+
+
 cdef inline int64_t part_find1(Part* t, int64_t code, uint32_t nulls) noexcept nogil:
-    """``part_find`` for one key column, through the direct map when the code is small."""
+    """``part_find`` for one key column, through the direct map when the code is small.
+
+    The map is exact: every group whose non-null code is below ``dcap`` is in it (such
+    groups are made only here, and the map is widened to cover each one as it is made), so
+    an unseen small code makes a new group straight away (``part_new_direct``)."""
     cdef int64_t g, newcap
     cdef void* q
-    if nulls == 0 and 0 <= code < t.dcap:
+    if nulls == 0 and <uint64_t>code < <uint64_t>t.dcap:
         g = t.direct[code]
         if g >= 0:
             return g
+        return part_new_direct(t, code)
     g = part_find(t, &code, 1, nulls)
     if g >= 0 and nulls == 0 and 0 <= code < DIRECT_LIMIT:
-        if code >= t.dcap:
-            newcap = 2 * t.dcap
-            if newcap <= code:
-                newcap = code + 1
-            if newcap < 1024:
-                newcap = 1024
-            if newcap > DIRECT_LIMIT:
-                newcap = DIRECT_LIMIT
-            q = realloc(t.direct, newcap * sizeof(int32_t))
-            if q == NULL:
-                return g  # the map is only a cache
-            t.direct = <int32_t*>q
-            memset(t.direct + t.dcap, 0xff, (newcap - t.dcap) * sizeof(int32_t))
-            t.dcap = newcap
+        # code >= dcap: widen the map to cover it (no other group lies in the new range)
+        newcap = 2 * t.dcap
+        if newcap <= code:
+            newcap = code + 1
+        if newcap < 1024:
+            newcap = 1024
+        if newcap > DIRECT_LIMIT:
+            newcap = DIRECT_LIMIT
+        q = realloc(t.direct, newcap * sizeof(int32_t))
+        if q == NULL:
+            return -1
+        t.direct = <int32_t*>q
+        memset(t.direct + t.dcap, 0xff, (newcap - t.dcap) * sizeof(int32_t))
+        t.dcap = newcap
         t.direct[code] = <int32_t>g
     return g
 
