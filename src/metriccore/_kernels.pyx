@@ -16,7 +16,11 @@ Conventions
   group with plain int64 adds, which cannot overflow while the worker's magnitude budget
   (rows x largest |value| since the last fold) stays below 2**62. ``part_fold`` moves hot
   records into exact ``(wrapped int64, carry)`` pairs before the budget could be exceeded;
-  a chunk whose own bound is too large goes straight to the pairs (the checked path).
+  a chunk whose own bound is too large goes straight to the pairs (the checked path). A
+  lone worker's partial that never needed a fold is finalized from its hot records.
+* Group tables and scratch columns of finished calls are kept (bounded) and reused, and
+  result buffers come from pyarrow's memory pool: small calls would otherwise spend as
+  long in malloc and free as in their rows.
 * While one chunk's (compute-bound) row loop runs, the worker prefetches the input of the
   next chunk it has already claimed, so the (memory-bound) passes find it in cache.
 * Group ids are private to a partial (first-seen order); the output order comes from
@@ -2275,7 +2279,11 @@ def work(_Job job, Partial part, int64_t workers=1):
                         nxt = -1
                 process_chunk(pl, &part.p, &s, c, nxt, &err_row, &err_col, &err_code)
                 c = nxt if nxt >= 0 else mc_fetch_add(&pl.next_chunk, 1)
-            part_fold(&part.p, False)  # callers read and merge only the exact accumulators
+            if workers > 1:
+                # the partial will be merged, which reads the exact accumulators: fold here,
+                # in parallel, rather than in the serial merge (a lone worker's partial goes
+                # to finalize, which reads never-folded hot records directly)
+                part_fold(&part.p, False)
     scratch_give(&s)
     if err_row == INT64_MAX:
         return None
@@ -2442,7 +2450,9 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int64_t v[16]
     cdef int64_t carry
     cdef const int64_t* acc
+    cdef const int64_t* hot
     cdef const char* acc_ahead
+    cdef bint from_hot
     cdef int64_t bad_pos = -1, bad_agg = 0, n_rdr = 0
     cdef int64_t ok
     cdef int8_t c
@@ -2463,49 +2473,77 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
         memcpy(words + 8 * k, names[k], lens[k])
     cdef uint8_t* data
     with nogil:
-        # Only exact accumulators are read: a partial that was never worked or merged may
-        # still hold hot records or uninitialised rows.
-        part_fold(&part.p)
+        # A partial that was never folded (one worker, every chunk on the hot path) holds
+        # all its sums in the hot records, exact int64 values: read them there. Otherwise
+        # fold, and read only the exact accumulators (a partial never worked or merged may
+        # still hold hot records or uninitialised rows).
+        from_hot = part.p.acc_init == 0
+        if not from_hot:
+            part_fold(&part.p)
         memset(rdr_bits, 0, bits_bytes)
         # 1. Gather each group's aggregates in output order: the integer columns, and the
         # rest as doubles (money still in minor units) for the column loops below.
         for i in range(n):
             g = order[i]
-            acc = part.p.acc + g * NACC
-            if i + 8 < n:
-                # the groups are visited in key order, not memory order: fetch ahead
-                acc_ahead = <const char*>(part.p.acc + order[i + 8] * NACC)
-                for k in range(0, NACC * 8, 64):
-                    mc_prefetch(acc_ahead + k)
-            # Branch-free gather first; the first carry is looked up only when there is one.
-            # (Written out, not looped over OUT_SLOT: with constant slots the compiler
-            # turns this into plain loads and stores.)
-            carry = (acc[A_PORT + 1] | acc[A_D16 + 1] | acc[A_PAR + 1] | acc[A_PREV16 + 1]
-                     | acc[A_ROLLED + 1] | acc[A_DUE7 + 1] | acc[A_INTC + 1]
-                     | acc[A_FEEC + 1] | acc[A_FEED + 1] | acc[A_SDAYS + 1] | acc[A_SAGE + 1])
-            if carry != 0:
-                for k in range(16):
-                    if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
-                        bad_pos = i
-                        bad_agg = k
-                        break
-                break
-            v[0] = acc[A_LOANS]
-            v[1] = acc[A_FIRST]
-            v[2] = acc[A_PORT]
-            v[3] = acc[A_D16]
-            v[4] = acc[A_PAR]
-            v[5] = acc[A_PREV16]
-            v[6] = acc[A_ROLLED]
-            v[7] = acc[A_DUE7]
-            v[8] = acc[A_INTC]
-            v[9] = acc[A_FEEC]
-            v[10] = acc[A_FEED]
-            v[11] = acc[A_ACTIVE]
-            v[12] = acc[A_SDAYS]
-            v[13] = acc[A_NDAYS]
-            v[14] = acc[A_SAGE]
-            v[15] = acc[A_NAGE]
+            if from_hot:
+                hot = part.p.hot + g * NHOT
+                if i + 8 < n:
+                    # the groups are visited in key order, not memory order: fetch ahead
+                    acc_ahead = <const char*>(part.p.hot + order[i + 8] * NHOT)
+                    mc_prefetch(acc_ahead)
+                    mc_prefetch(acc_ahead + 64)
+                v[0] = hot[H_COUNTS_A] & FIELD_MASK
+                v[1] = (hot[H_COUNTS_A] >> FIELD_BITS) & FIELD_MASK
+                v[2] = hot[H_PORT]
+                v[3] = hot[H_D16]
+                v[4] = hot[H_PAR]
+                v[5] = hot[H_PREV16]
+                v[6] = hot[H_ROLLED]
+                v[7] = hot[H_DUE7]
+                v[8] = hot[H_INTC]
+                v[9] = hot[H_FEEC]
+                v[10] = hot[H_FEED]
+                v[11] = hot[H_COUNTS_A] >> (2 * FIELD_BITS)
+                v[12] = hot[H_SDAYS]
+                v[13] = hot[H_COUNTS_B] & FIELD_MASK
+                v[14] = hot[H_SAGE]
+                v[15] = hot[H_COUNTS_B] >> FIELD_BITS
+            else:
+                acc = part.p.acc + g * NACC
+                if i + 8 < n:
+                    acc_ahead = <const char*>(part.p.acc + order[i + 8] * NACC)
+                    for k in range(0, NACC * 8, 64):
+                        mc_prefetch(acc_ahead + k)
+                # Branch-free gather first; the first carry is looked up only when there is
+                # one. (Written out, not looped over OUT_SLOT: with constant slots the
+                # compiler turns this into plain loads and stores.)
+                carry = (acc[A_PORT + 1] | acc[A_D16 + 1] | acc[A_PAR + 1]
+                         | acc[A_PREV16 + 1] | acc[A_ROLLED + 1] | acc[A_DUE7 + 1]
+                         | acc[A_INTC + 1] | acc[A_FEEC + 1] | acc[A_FEED + 1]
+                         | acc[A_SDAYS + 1] | acc[A_SAGE + 1])
+                if carry != 0:
+                    for k in range(16):
+                        if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
+                            bad_pos = i
+                            bad_agg = k
+                            break
+                    break
+                v[0] = acc[A_LOANS]
+                v[1] = acc[A_FIRST]
+                v[2] = acc[A_PORT]
+                v[3] = acc[A_D16]
+                v[4] = acc[A_PAR]
+                v[5] = acc[A_PREV16]
+                v[6] = acc[A_ROLLED]
+                v[7] = acc[A_DUE7]
+                v[8] = acc[A_INTC]
+                v[9] = acc[A_FEEC]
+                v[10] = acc[A_FEED]
+                v[11] = acc[A_ACTIVE]
+                v[12] = acc[A_SDAYS]
+                v[13] = acc[A_NDAYS]
+                v[14] = acc[A_SAGE]
+                v[15] = acc[A_NAGE]
             if mc_add_ovf(v[8], v[9], &yl):
                 bad_pos = i
                 bad_agg = 16
