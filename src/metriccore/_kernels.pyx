@@ -2076,6 +2076,23 @@ cdef class Partial:
         return out
 
 
+cdef void _int_key_values(Partial part, const int64_t* order, int64_t G, int width,
+                          char* values) noexcept nogil:
+    """The key of each group in ``order``, truncated to the key's width as numpy's astype
+    does."""
+    cdef int64_t i, x
+    for i in range(G):
+        x = part.p.gkeys[order[i]]
+        if width == 1:
+            (<int8_t*>values)[i] = <int8_t>x
+        elif width == 2:
+            (<int16_t*>values)[i] = <int16_t>x
+        elif width == 4:
+            (<int32_t*>values)[i] = <int32_t>x
+        else:
+            (<int64_t*>values)[i] = x
+
+
 def int_key_column(Partial part, ColumnType t):
     """Group order and output column of a single integer key, by a counting sort.
 
@@ -2093,6 +2110,25 @@ def int_key_column(Partial part, ColumnType t):
     cdef int32_t* slot
     if part.p.n_keys != 1 or part.p.is_str[0] or inner.kind != K_INT:
         raise ValueError("int_key_column needs a partial with one integer key")
+    dtype = _INT_DTYPES[(width, bool(inner.is_signed))]
+    order_np = np.empty(G, dtype=np.int64)
+    values_np = np.empty(G, dtype=dtype)
+    cdef int64_t* order = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>order_np)
+    cdef char* values = <char*>cnp.PyArray_DATA(<cnp.ndarray>values_np)
+    # Usually every key is a small non-negative code, so the (exact) direct map already
+    # lists the groups in key order: one scan, when the map is not much sparser than that.
+    cdef const int32_t* direct = part.p.direct
+    if direct != NULL and part.p.dcap <= 4 * G + 1024:
+        i = 0
+        with nogil:
+            for x in range(part.p.dcap):
+                if direct[x] >= 0:
+                    order[i] = direct[x]
+                    i += 1
+            if i == G:
+                _int_key_values(part, order, G, width, values)
+        if i == G:
+            return order_np, (0, (None, values_np))
     # keys as unsigned numbers in key order (signed ones shifted by 2**63)
     for g in range(G):
         if part.p.gnull[g] & 1:
@@ -2107,11 +2143,6 @@ def int_key_column(Partial part, ColumnType t):
     if n_valid > 0 and hi - lo > <uint64_t>(4 * G + 1024):
         return None
     span = <int64_t>(hi - lo) + 1 if n_valid > 0 else 0
-    dtype = _INT_DTYPES[(width, bool(inner.is_signed))]
-    order_np = np.empty(G, dtype=np.int64)
-    values_np = np.empty(G, dtype=dtype)
-    cdef int64_t* order = <int64_t*>cnp.PyArray_DATA(<cnp.ndarray>order_np)
-    cdef char* values = <char*>cnp.PyArray_DATA(<cnp.ndarray>values_np)
     slot = <int32_t*>malloc((span + 1) * sizeof(int32_t))
     if slot == NULL:
         raise MemoryError()
@@ -2127,17 +2158,7 @@ def int_key_column(Partial part, ColumnType t):
                 i += 1
         if null_g >= 0:
             order[i] = null_g
-        # the values, truncated to the key's width as numpy's astype does
-        for i in range(G):
-            x = part.p.gkeys[order[i]]
-            if width == 1:
-                (<int8_t*>values)[i] = <int8_t>x
-            elif width == 2:
-                (<int16_t*>values)[i] = <int16_t>x
-            elif width == 4:
-                (<int32_t*>values)[i] = <int32_t>x
-            else:
-                (<int64_t*>values)[i] = x
+        _int_key_values(part, order, G, width, values)
     free(slot)
     if null_g < 0:
         return order_np, (0, (None, values_np))
@@ -2341,6 +2362,31 @@ DEF N_BODY_BUFS = 76           # 16 * 2 + 11 * 2 + 2 * 2 + 6 * 3
 DEF BODY_RDR = 23              # column of rdr: 16 aggregates + metric 7
 DEF BODY_BANDS = 29            # first band column
 
+# Band names by code (0 green, 1 watch, 2 flag, 3 amber, 4 red). The strings are written two
+# rows at a time: BAND_PAIR[5 * a + b] holds name a then name b, zero-padded to 16 bytes.
+cdef int32_t[5] BAND_LEN = [5, 5, 4, 5, 3]
+cdef char BAND_PAIR[25][16]
+cdef int32_t BAND_PAIR_LEN[25]
+
+
+cdef void _init_band_pairs() noexcept:
+    cdef const char* names[5]
+    cdef int a, b
+    names[0] = "green"
+    names[1] = "watch"
+    names[2] = "flag"
+    names[3] = "amber"
+    names[4] = "red"
+    memset(BAND_PAIR, 0, sizeof(BAND_PAIR))
+    for a in range(5):
+        for b in range(5):
+            memcpy(&BAND_PAIR[5 * a + b][0], names[a], BAND_LEN[a])
+            memcpy(&BAND_PAIR[5 * a + b][BAND_LEN[a]], names[b], BAND_LEN[b])
+            BAND_PAIR_LEN[5 * a + b] = BAND_LEN[a] + BAND_LEN[b]
+
+
+_init_band_pairs()
+
 
 cdef class Finalized:
     """The result columns after the keys (aggregates, metrics, scores, bands) in output
@@ -2424,14 +2470,7 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int64_t col_bytes = _aligned(8 * n), bits_bytes = (n + 7) // 8
     cdef int64_t off_bytes = _aligned(4 * (n + 1)), pos = 0, total
     cdef int64_t band_total[6]
-    cdef int32_t[5] lens = [5, 5, 4, 5, 3]
-    cdef const char* names[5]
-    cdef char words[40]            # the names, zero-padded to 8 bytes each
-    names[0] = "green"
-    names[1] = "watch"
-    names[2] = "flag"
-    names[3] = "amber"
-    names[4] = "red"
+    cdef int pair
     # Fixed-width block: 29 value columns, the rdr validity bitmap, 6 band offset buffers
     # and the band codes (scratch, 6 * n bytes).
     res.block = _allocate_buffer(29 * col_bytes + _aligned(bits_bytes) + 6 * off_bytes + 6 * n + 1)
@@ -2464,13 +2503,10 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int64_t* rdr_ok = <int64_t*>(tmp + 6 * n)
     for k in range(29):
         dc[k] = <double*>cols[k]
-    # The band strings: at most 5 bytes a row in each of the 6 columns, plus 8 of slack.
-    res.strings = _allocate_buffer(30 * n + 8)
+    # The band strings: at most 5 bytes a row in each of the 6 columns, plus 16 of slack.
+    res.strings = _allocate_buffer(30 * n + 16)
     res.strings_data = <char*><uintptr_t>res.strings.address
     cdef uint8_t* strings = <uint8_t*>res.strings_data
-    memset(words, 0, sizeof(words))
-    for k in range(5):
-        memcpy(words + 8 * k, names[k], lens[k])
     cdef uint8_t* data
     with nogil:
         # A partial that was never folded (one worker, every chunk on the hot path) holds
@@ -2587,19 +2623,26 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                 rdr_bits[i >> 3] |= <uint8_t>(ok << (i & 7))
                 n_rdr += ok
         if bad_pos < 0:
-            # Band strings and offsets in one pass per column (offsets int32: at most 5
-            # bytes a row, and n < 2**31 / 5 groups here). Each name is one 8-byte store
-            # (the next name overwrites the padding): the block has 8 bytes of slack.
+            # Band strings and offsets in one pass per column, two rows a step (offsets
+            # int32: at most 5 bytes a row, and n < 2**31 / 5 groups here). Each pair of
+            # names is one 16-byte store (the next one overwrites the padding): the block
+            # has 16 bytes of slack.
             pos = 0
             for k in range(6):
                 data = strings + pos
                 total = 0
                 offs[k][0] = 0
-                for i in range(n):
-                    c = codes[k * n + i]
-                    memcpy(data + total, words + 8 * c, 8)
-                    total += lens[c]
-                    offs[k][i + 1] = <int32_t>total
+                for i in range(0, n - 1, 2):
+                    pair = 5 * codes[k * n + i] + codes[k * n + i + 1]
+                    memcpy(data + total, &BAND_PAIR[pair][0], 16)
+                    offs[k][i + 1] = <int32_t>(total + BAND_LEN[codes[k * n + i]])
+                    total += BAND_PAIR_LEN[pair]
+                    offs[k][i + 2] = <int32_t>total
+                if n & 1:
+                    c = codes[k * n + n - 1]
+                    memcpy(data + total, &BAND_PAIR[5 * c][0], 8)
+                    total += BAND_LEN[c]
+                    offs[k][n] = <int32_t>total
                 band_total[k] = total
                 pos += total
     if bad_pos >= 0:
