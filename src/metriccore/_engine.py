@@ -125,17 +125,18 @@ def _executor(n: int) -> ThreadPoolExecutor:
 def _run(job: Any, key_types: list[K.ColumnType], threads: int) -> tuple[K.Partial, list[Any]]:
     """Run every chunk of ``job`` on up to ``threads`` workers; merge in worker order."""
     workers = max(1, min(threads, K.n_chunks(job)))
-    parts = [K.Partial(key_types) for _ in range(workers)]
     if workers == 1:
-        errors = [K.work(job, parts[0], 1)]
-    else:
-        # Submit under the lock: a concurrent caller that needs a bigger pool replaces and
-        # shuts down this one, and submitting to a shut-down pool raises RuntimeError.
-        with _pool_lock:
-            pool = _executor(workers - 1)
-            futures = [pool.submit(K.work, job, part, workers) for part in parts[1:]]
-        # The calling thread works too; a pool thread that starts late finds no chunk left.
-        errors = [K.work(job, parts[0], workers)] + [f.result() for f in futures]
+        part = K.Partial(key_types)
+        error = K.work(job, part, 1)
+        return part, [] if error is None else [error]
+    parts = [K.Partial(key_types) for _ in range(workers)]
+    # Submit under the lock: a concurrent caller that needs a bigger pool replaces and
+    # shuts down this one, and submitting to a shut-down pool raises RuntimeError.
+    with _pool_lock:
+        pool = _executor(workers - 1)
+        futures = [pool.submit(K.work, job, part, workers) for part in parts[1:]]
+    # The calling thread works too; a pool thread that starts late finds no chunk left.
+    errors = [K.work(job, parts[0], workers)] + [f.result() for f in futures]
     total = parts[0]
     for part in parts[1:]:
         total.merge(part)
