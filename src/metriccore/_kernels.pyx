@@ -77,6 +77,7 @@ cdef extern from "_mc_support.h" nogil:
                       const uint8_t* prev_ok, const int64_t* ob, const uint8_t* ob_ok,
                       const uint8_t* dsl_ok, const uint8_t* age_ok, const uint8_t* tagged,
                       int64_t par_days, int64_t threshold, uint8_t* flags)
+    void mc_i64_to_f64(int64_t n, const int64_t* x, double* y)
     void mc_ratio(int64_t n, const double* num, const double* den, double* out)
     void mc_div_inplace(int64_t n, double* x, double p)
     void mc_band(int64_t n, const double* x, double green, double watch, int upper,
@@ -2591,11 +2592,12 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             for k in range(11, 16):
                 (<int64_t*>cols[k])[i] = v[k]
             dc[21][i] = <double>yl
-            tmp[i] = <double>v[0]
-            tmp[n + i] = <double>v[1]
-            for k in range(4):
-                tmp[(2 + k) * n + i] = <double>v[12 + k]
         if bad_pos < 0:
+            # loans, first_miss and the day sums/counts as doubles, from their int64 columns
+            mc_i64_to_f64(n, <int64_t*>cols[0], tmp)
+            mc_i64_to_f64(n, <int64_t*>cols[1], tmp + n)
+            for k in range(4):
+                mc_i64_to_f64(n, <int64_t*>cols[12 + k], tmp + (2 + k) * n)
             # 2. The metrics, one column at a time (vectorised). v: 0 loans, 1 first_miss,
             # 2 portfolio, 3 d16, 4 par, 5 prev16, 6 rolled, 7 due7, 8 interest,
             # 9 fees_collected, 10 fees_due, 11 active, 12 sum_days, 13 n_days,

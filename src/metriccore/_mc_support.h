@@ -284,6 +284,14 @@ MC_CLONES static void mc_row_flags(int64_t n, const int64_t* MC_RESTRICT dpd,
  * at every width, comparisons and selects are exact, -ffp-contract=off keeps sums of
  * products from becoming FMAs, so each value is bitwise the one of the scalar formula. */
 
+/* y = (double)x: int64 to the nearest double (every ISA rounds the same way; vectorised
+ * where AVX-512DQ has the instruction). */
+MC_CLONES static void mc_i64_to_f64(int64_t n, const int64_t* MC_RESTRICT x,
+                                    double* MC_RESTRICT y) {
+  int64_t i;
+  for (i = 0; i < n; i++) y[i] = (double)x[i];
+}
+
 /* out = num / den where den > 0, else 0 (a rate whose base is empty is 0). */
 MC_CLONES static void mc_ratio(int64_t n, const double* MC_RESTRICT num,
                                const double* MC_RESTRICT den, double* MC_RESTRICT out) {
