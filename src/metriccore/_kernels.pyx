@@ -1600,6 +1600,34 @@ cdef int scratch_take(Scratch* s, int nk, int64_t cap) noexcept nogil:
     return scratch_init(s, nk, cap)
 
 
+DEF SPARE_FIN_BYTES = 1 << 20  # finalize's scratch kept up to this size (18K groups)
+cdef void* _spare_fin = NULL
+cdef int64_t _spare_fin_bytes = 0
+
+
+cdef void* fin_scratch_take(int64_t nbytes) noexcept nogil:
+    """``malloc(nbytes)`` for finalize, from the spare block when it is big enough."""
+    global _spare_fin, _spare_fin_bytes
+    cdef void* p
+    if _spare_fin != NULL and _spare_fin_bytes >= nbytes:
+        p = _spare_fin
+        _spare_fin = NULL
+        return p
+    return malloc(nbytes)
+
+
+cdef void fin_scratch_give(void* p, int64_t nbytes) noexcept nogil:
+    """``free(p)``, keeping a block of at most SPARE_FIN_BYTES as the spare (the larger of it
+    and the current spare)."""
+    global _spare_fin, _spare_fin_bytes
+    if nbytes <= SPARE_FIN_BYTES and (_spare_fin == NULL or nbytes > _spare_fin_bytes):
+        free(_spare_fin)
+        _spare_fin = p
+        _spare_fin_bytes = nbytes
+    else:
+        free(p)
+
+
 cdef void scratch_give(Scratch* s) noexcept nogil:
     """``scratch_free``, keeping a chunk-sized scratch area as a spare."""
     global _n_spare_scratch
@@ -2396,12 +2424,12 @@ cdef class Finalized:
     Built by :func:`finalize`; :func:`export_batch` exports it without per-column Python
     objects, and :meth:`columns` gives per-column numpy views (for the per-column path).
     """
-    # Both blocks are pyarrow buffers (pyarrow's memory pool, not malloc: freeing a block
-    # this large through glibc made it consolidate its free lists on every call).
-    cdef object block                 # fixed-width buffers
-    cdef object strings               # band characters
+    # One pyarrow buffer (pyarrow's memory pool, not malloc: freeing a block this large
+    # through glibc made it consolidate its free lists on every call): the fixed-width
+    # buffers, then the band characters from byte ``strings_at``.
+    cdef object block
     cdef char* block_data
-    cdef char* strings_data
+    cdef int64_t strings_at
     cdef readonly int64_t length
     cdef int64_t null_count[N_BODY]
     cdef int n_buffers[N_BODY]
@@ -2413,7 +2441,7 @@ cdef class Finalized:
     cdef const void* _address(self, int b):
         if self.buf_block[b] == 0:
             return NULL
-        return (self.block_data if self.buf_block[b] == 1 else self.strings_data) + self.buf_off[b]
+        return self.block_data + self.buf_off[b] + (0 if self.buf_block[b] == 1 else self.strings_at)
 
     def columns(self):
         """Every column as ``(null_count, buffers)``, buffers as numpy uint8 views or None."""
@@ -2425,9 +2453,9 @@ cdef class Finalized:
                 if self.buf_block[b] == 0:
                     bufs.append(None)
                 else:
-                    arr = np.frombuffer(self.block if self.buf_block[b] == 1 else self.strings,
-                                        dtype=np.uint8)
-                    bufs.append(arr[self.buf_off[b]:self.buf_off[b] + self.buf_size[b]])
+                    start = self.buf_off[b] + (0 if self.buf_block[b] == 1 else self.strings_at)
+                    bufs.append(np.frombuffer(self.block, dtype=np.uint8)[
+                        start:start + self.buf_size[b]])
                 b += 1
             out.append((self.null_count[i], tuple(bufs)))
         return out
@@ -2472,9 +2500,11 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int64_t off_bytes = _aligned(4 * (n + 1)), pos = 0, total
     cdef int64_t band_total[6]
     cdef int pair
-    # Fixed-width block: 29 value columns, the rdr validity bitmap, 6 band offset buffers
-    # and the band codes (scratch, 6 * n bytes).
-    res.block = _allocate_buffer(29 * col_bytes + _aligned(bits_bytes) + 6 * off_bytes + 6 * n + 1)
+    # Fixed-width part: 29 value columns, the rdr validity bitmap, 6 band offset buffers
+    # and the band codes (scratch, 6 * n bytes); then the band strings: at most 5 bytes a
+    # row in each of the 6 columns, plus 16 of slack.
+    res.strings_at = _aligned(29 * col_bytes + _aligned(bits_bytes) + 6 * off_bytes + 6 * n)
+    res.block = _allocate_buffer(res.strings_at + 30 * n + 16)
     res.block_data = <char*><uintptr_t>res.block.address
     res.length = n
     cdef char* base = res.block_data
@@ -2498,16 +2528,14 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int8_t c
     cdef double* dc[29]
     # Scratch for the metric loops: loans, first_miss and the four day sums/counts as
-    # doubles, then the rdr-defined flags (7 * n words; from pyarrow's pool, as the blocks).
-    tmp_buf = _allocate_buffer(7 * 8 * n + 8)
-    cdef double* tmp = <double*><uintptr_t>tmp_buf.address
+    # doubles, then the rdr-defined flags (7 * n words; a spare one when it is big enough).
+    cdef double* tmp = <double*>fin_scratch_take(7 * 8 * n + 8)
+    if tmp == NULL:
+        raise MemoryError()
     cdef int64_t* rdr_ok = <int64_t*>(tmp + 6 * n)
     for k in range(29):
         dc[k] = <double*>cols[k]
-    # The band strings: at most 5 bytes a row in each of the 6 columns, plus 16 of slack.
-    res.strings = _allocate_buffer(30 * n + 16)
-    res.strings_data = <char*><uintptr_t>res.strings.address
-    cdef uint8_t* strings = <uint8_t*>res.strings_data
+    cdef uint8_t* strings = <uint8_t*>(base + res.strings_at)
     cdef uint8_t* data
     with nogil:
         # A partial that was never folded (one worker, every chunk on the hot path) holds
@@ -2647,6 +2675,7 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                     offs[k][n] = <int32_t>total
                 band_total[k] = total
                 pos += total
+    fin_scratch_give(tmp, 7 * 8 * n + 8)
     if bad_pos >= 0:
         return (bad_pos, bad_agg)
     # column descriptors
