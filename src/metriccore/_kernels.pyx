@@ -474,7 +474,7 @@ cdef void part_fold(Part* t, bint clear=True) noexcept nogil:
     """Add every hot record into the exact accumulators and clear it (or, with ``clear``
     false, mark the hot records stale: the last fold of a worker, whose hot records are
     normally never used again, skips zeroing them)."""
-    cdef int64_t g, k
+    cdef int64_t g
     cdef int64_t* h
     cdef int64_t* a
     if t.hot_rows == 0:
@@ -2441,7 +2441,9 @@ cdef class Finalized:
     cdef const void* _address(self, int b):
         if self.buf_block[b] == 0:
             return NULL
-        return self.block_data + self.buf_off[b] + (0 if self.buf_block[b] == 1 else self.strings_at)
+        if self.buf_block[b] == 1:
+            return self.block_data + self.buf_off[b]
+        return self.block_data + self.strings_at + self.buf_off[b]
 
     def columns(self):
         """Every column as ``(null_count, buffers)``, buffers as numpy uint8 views or None."""
