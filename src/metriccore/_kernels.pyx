@@ -2433,7 +2433,8 @@ cdef class Finalized:
     cdef readonly int64_t length
     cdef int64_t null_count[N_BODY]
     cdef int n_buffers[N_BODY]
-    # per buffer: 0 none, 1 ``block``, 2 ``strings``; its byte offset and size there
+    # per buffer: 0 none, 1 fixed-width part, 2 strings part; its byte offset (from the
+    # start of that part) and size
     cdef int buf_block[N_BODY_BUFS]
     cdef int64_t buf_off[N_BODY_BUFS]
     cdef int64_t buf_size[N_BODY_BUFS]
