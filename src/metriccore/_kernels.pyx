@@ -470,6 +470,12 @@ cdef void part_acc_ready(Part* t) noexcept nogil:
         t.acc_init = t.G
 
 
+cdef inline void pair_set(int64_t* acc, int64_t v) noexcept nogil:
+    """Set the exact pair ``acc`` to the int64 value ``v`` (no carry)."""
+    acc[0] = v
+    acc[1] = 0
+
+
 cdef void part_fold(Part* t, bint clear=True) noexcept nogil:
     """Add every hot record into the exact accumulators and clear it (or, with ``clear``
     false, mark the hot records stale: the last fold of a worker, whose hot records are
@@ -491,28 +497,17 @@ cdef void part_fold(Part* t, bint clear=True) noexcept nogil:
         a[A_ACTIVE] = h[H_COUNTS_A] >> (2 * FIELD_BITS)
         a[A_NDAYS] = h[H_COUNTS_B] & FIELD_MASK
         a[A_NAGE] = h[H_COUNTS_B] >> FIELD_BITS
-        a[A_PORT] = h[H_PORT]
-        a[A_PORT + 1] = 0
-        a[A_DUE7] = h[H_DUE7]
-        a[A_DUE7 + 1] = 0
-        a[A_INTC] = h[H_INTC]
-        a[A_INTC + 1] = 0
-        a[A_FEEC] = h[H_FEEC]
-        a[A_FEEC + 1] = 0
-        a[A_FEED] = h[H_FEED]
-        a[A_FEED + 1] = 0
-        a[A_SDAYS] = h[H_SDAYS]
-        a[A_SDAYS + 1] = 0
-        a[A_SAGE] = h[H_SAGE]
-        a[A_SAGE + 1] = 0
-        a[A_D16] = h[H_D16]
-        a[A_D16 + 1] = 0
-        a[A_PAR] = h[H_PAR]
-        a[A_PAR + 1] = 0
-        a[A_PREV16] = h[H_PREV16]
-        a[A_PREV16 + 1] = 0
-        a[A_ROLLED] = h[H_ROLLED]
-        a[A_ROLLED + 1] = 0
+        pair_set(a + A_PORT, h[H_PORT])
+        pair_set(a + A_DUE7, h[H_DUE7])
+        pair_set(a + A_INTC, h[H_INTC])
+        pair_set(a + A_FEEC, h[H_FEEC])
+        pair_set(a + A_FEED, h[H_FEED])
+        pair_set(a + A_SDAYS, h[H_SDAYS])
+        pair_set(a + A_SAGE, h[H_SAGE])
+        pair_set(a + A_D16, h[H_D16])
+        pair_set(a + A_PAR, h[H_PAR])
+        pair_set(a + A_PREV16, h[H_PREV16])
+        pair_set(a + A_ROLLED, h[H_ROLLED])
     for g in range(t.acc_init):
         h = t.hot + g * NHOT
         a = t.acc + g * NACC
