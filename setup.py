@@ -40,8 +40,10 @@ if os.environ.get("METRICCORE_NO_CLONES", "") not in ("", "0"):
     define_macros.append(("METRICCORE_NO_CLONES", None))
 
 # The kernels keep no shared mutable state outside the per-call job (whose one shared
-# field, the chunk counter, is an atomic) and already run with the GIL released, so the
-# module is declared safe to import on free-threaded CPython without re-enabling the GIL.
+# field, the chunk counter, is an atomic) but the GIL-guarded spare buffers, which a
+# free-threaded build does not keep (Py_GIL_DISABLED), and already run with the GIL
+# released, so the module is declared safe to import on free-threaded CPython without
+# re-enabling the GIL.
 # See README.md, "Free-threaded CPython".
 compiler_directives = {"language_level": "3", "freethreading_compatible": True}
 

@@ -55,6 +55,7 @@ cdef extern from "_mc_support.h" nogil:
     void mc_acc_add(int64_t* acc, int64_t v)
     void mc_acc_merge(int64_t* dst, const int64_t* src)
     void mc_zero16(int64_t* p)
+    bint MC_KEEP_SPARES
     int64_t mc_fetch_add(int64_t* p, int64_t v)
     int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
     double mc_round_half_even(double x)
@@ -1493,7 +1494,8 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
 # buffers of finished group tables and scratch areas, up to a bounded size and number, are
 # kept and reused (at most N_SPARE of each: about 5 MB in all). Taken and given back only
 # with the GIL held, which is the lock (the functions are nogil only to be callable
-# from nogil helpers such as part_init; every caller holds the GIL).
+# from nogil helpers such as part_init; every caller holds the GIL). A free-threaded build
+# has no such lock and keeps no spares (MC_KEEP_SPARES is 0 there).
 # --------------------------------------------------------------------------------------
 DEF N_SPARE = 4
 DEF SPARE_MAX_GROUPS = 2048     # a group table's capacity in groups
@@ -1525,7 +1527,7 @@ cdef void part_take_spare(Part* t) noexcept nogil:
     global _n_spare_parts
     cdef PartBufs* b
     cdef int64_t nk = t.n_keys if t.n_keys > 0 else 1
-    if _n_spare_parts == 0:
+    if not MC_KEEP_SPARES or _n_spare_parts == 0:
         return
     _n_spare_parts -= 1
     b = &_spare_parts[_n_spare_parts]
@@ -1549,8 +1551,8 @@ cdef void part_release(Part* t) noexcept nogil:
     """``part_free``, keeping the buffers of a small table as a spare."""
     global _n_spare_parts
     cdef PartBufs* b
-    if (_n_spare_parts < N_SPARE and t.cap > 0 and t.cap <= SPARE_MAX_GROUPS
-            and t.slots != NULL):
+    if (MC_KEEP_SPARES and _n_spare_parts < N_SPARE and t.cap > 0
+            and t.cap <= SPARE_MAX_GROUPS and t.slots != NULL):
         b = &_spare_parts[_n_spare_parts]
         _n_spare_parts += 1
         b.cap = t.cap
@@ -1584,7 +1586,7 @@ cdef int scratch_take(Scratch* s, int nk, int64_t cap) noexcept nogil:
     """``scratch_init``, from a spare scratch area with room for ``cap`` rows if there is one."""
     global _n_spare_scratch
     cdef int i, j
-    for i in range(_n_spare_scratch - 1, -1, -1):
+    for i in range(_n_spare_scratch - 1 if MC_KEEP_SPARES else -1, -1, -1):
         if _spare_scratch[i].nk == nk and _spare_scratch[i].cap >= cap:
             s[0] = _spare_scratch[i]
             _n_spare_scratch -= 1
@@ -1604,7 +1606,7 @@ cdef void* fin_scratch_take(int64_t nbytes) noexcept nogil:
     """``malloc(nbytes)`` for finalize, from the spare block when it is big enough."""
     global _spare_fin, _spare_fin_bytes
     cdef void* p
-    if _spare_fin != NULL and _spare_fin_bytes >= nbytes:
+    if MC_KEEP_SPARES and _spare_fin != NULL and _spare_fin_bytes >= nbytes:
         p = _spare_fin
         _spare_fin = NULL
         return p
@@ -1615,7 +1617,8 @@ cdef void fin_scratch_give(void* p, int64_t nbytes) noexcept nogil:
     """``free(p)``, keeping a block of at most SPARE_FIN_BYTES as the spare (the larger of it
     and the current spare)."""
     global _spare_fin, _spare_fin_bytes
-    if nbytes <= SPARE_FIN_BYTES and (_spare_fin == NULL or nbytes > _spare_fin_bytes):
+    if (MC_KEEP_SPARES and nbytes <= SPARE_FIN_BYTES
+            and (_spare_fin == NULL or nbytes > _spare_fin_bytes)):
         free(_spare_fin)
         _spare_fin = p
         _spare_fin_bytes = nbytes
@@ -1624,9 +1627,10 @@ cdef void fin_scratch_give(void* p, int64_t nbytes) noexcept nogil:
 
 
 cdef void scratch_give(Scratch* s) noexcept nogil:
-    """``scratch_free``, keeping a chunk-sized scratch area as a spare."""
+    """``scratch_free``, keeping a chunk-sized scratch area as a spare. Only for an area
+    that ``scratch_take`` built completely (a partly allocated one is freed)."""
     global _n_spare_scratch
-    if _n_spare_scratch < N_SPARE and s.gid != NULL and s.cap <= CH:
+    if MC_KEEP_SPARES and _n_spare_scratch < N_SPARE and s.cap <= CH:
         _spare_scratch[_n_spare_scratch] = s[0]
         _n_spare_scratch += 1
         memset(s, 0, sizeof(Scratch))
@@ -2329,7 +2333,10 @@ def work(_Job job, Partial part, int64_t workers=1):
                 # in parallel, rather than in the serial merge (a lone worker's partial goes
                 # to finalize, which reads never-folded hot records directly)
                 part_fold(&part.p, False)
-    scratch_give(&s)
+    if scratch_rc == 0:
+        scratch_give(&s)
+    else:
+        scratch_free(&s, s.nk)   # partly allocated: never kept as a spare
     if err_row == INT64_MAX:
         return None
     return (err_row, err_col, err_code)

@@ -111,6 +111,14 @@ static inline void mc_zero16(int64_t* p) {
   q[8] = 0; q[9] = 0; q[10] = 0; q[11] = 0; q[12] = 0; q[13] = 0; q[14] = 0; q[15] = 0;
 }
 
+/* Whether finished calls keep spare buffers for the next (_kernels.pyx, "Spare buffers").
+ * The spares are guarded by the GIL, so a free-threaded build keeps none. */
+#ifdef Py_GIL_DISABLED
+#define MC_KEEP_SPARES 0
+#else
+#define MC_KEEP_SPARES 1
+#endif
+
 /* splitmix64 finaliser: mixes an integer key for an open-addressing table (the group
  * tables of _kernels.pyx and the loan-id tables of _derive.pyx). */
 static inline uint64_t mc_mix64(uint64_t x) {
