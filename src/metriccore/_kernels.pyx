@@ -2361,29 +2361,7 @@ ERROR_CODES = {E_NAN: "nan", E_BIG: "big", E_MONEY_OVF: "money_overflow",
 # --------------------------------------------------------------------------------------
 # The float64 step: aggregates -> metrics and bands (METRICS.md §3, §4, §6)
 # --------------------------------------------------------------------------------------
-cdef inline double py_max(double a, double b) noexcept nogil:
-    # Python's max(a, b): keeps a unless b > a (matters for -0.0)
-    return b if b > a else a
-
-
-cdef inline double py_min(double a, double b) noexcept nogil:
-    return b if b < a else a
-
-
-cdef inline double clamp01(double x) noexcept nogil:
-    return py_min(1.0, py_max(0.0, x))
-
-
-cdef inline double safe(int64_t a, int64_t b) noexcept nogil:
-    return <double>a / <double>b if b > 0 else 0.0
-
-
-cdef inline int8_t band_upper(double x, double green, double watch) noexcept nogil:
-    return 0 if x <= green else (1 if x <= watch else 2)
-
-
-cdef inline int8_t band_lower(double x, double green, double watch) noexcept nogil:
-    return 0 if x >= green else (1 if x >= watch else 2)
+# (the formulas are the column loops mc_ratio ... mc_score_bands of _mc_support.h)
 
 
 #: The result columns after the keys, in output order: 16 aggregates (money as float64),
