@@ -1521,28 +1521,36 @@ cdef Scratch _spare_scratch[N_SPARE]
 cdef int _n_spare_scratch = 0
 
 
+cdef void part_bufs_swap(Part* t, PartBufs* b) noexcept nogil:
+    """Exchange the group-table buffers (and their sizes) of ``t`` and ``b``: taking a spare
+    swaps it into a table that has none, keeping one swaps the table's into an empty slot."""
+    t.cap, b.cap = b.cap, t.cap
+    t.gkeys, b.gkeys = b.gkeys, t.gkeys
+    t.gnull, b.gnull = b.gnull, t.gnull
+    t.ghash, b.ghash = b.ghash, t.ghash
+    t.acc, b.acc = b.acc, t.acc
+    t.hot_raw, b.hot_raw = b.hot_raw, t.hot_raw
+    t.hot, b.hot = b.hot, t.hot
+    t.slots, b.slots = b.slots, t.slots
+    t.mask, b.mask = b.mask, t.mask
+    t.direct, b.direct = b.direct, t.direct
+    t.dcap, b.dcap = b.dcap, t.dcap
+
+
 cdef void part_take_spare(Part* t) noexcept nogil:
     """Give the empty table ``t`` (fresh from ``part_init``'s memset) spare buffers, if any:
     its capacity is what the spare's key array holds for ``t``'s key count."""
     global _n_spare_parts
-    cdef PartBufs* b
     cdef int64_t nk = t.n_keys if t.n_keys > 0 else 1
+    cdef int64_t words
     if not MC_KEEP_SPARES or _n_spare_parts == 0:
         return
     _n_spare_parts -= 1
-    b = &_spare_parts[_n_spare_parts]
-    t.cap = b.cap if b.gkeys_words >= b.cap * nk else b.gkeys_words // nk
-    t.gkeys = b.gkeys
-    t.gnull = b.gnull
-    t.ghash = b.ghash
-    t.acc = b.acc
-    t.hot_raw = b.hot_raw
-    t.hot = b.hot
-    t.slots = b.slots
-    t.mask = b.mask
+    words = _spare_parts[_n_spare_parts].gkeys_words
+    part_bufs_swap(t, &_spare_parts[_n_spare_parts])
+    if words < t.cap * nk:
+        t.cap = words // nk
     memset(t.slots, 0xff, (t.mask + 1) * sizeof(int32_t))
-    t.direct = b.direct
-    t.dcap = b.dcap
     if t.direct != NULL:
         memset(t.direct, 0xff, t.dcap * sizeof(int32_t))
 
@@ -1553,32 +1561,15 @@ cdef void part_release(Part* t) noexcept nogil:
     cdef PartBufs* b
     if (MC_KEEP_SPARES and _n_spare_parts < N_SPARE and t.cap > 0
             and t.cap <= SPARE_MAX_GROUPS and t.slots != NULL):
+        if t.dcap > SPARE_MAX_DIRECT:     # too large to reset on every reuse
+            free(t.direct)
+            t.direct = NULL
+            t.dcap = 0
         b = &_spare_parts[_n_spare_parts]
         _n_spare_parts += 1
-        b.cap = t.cap
+        memset(b, 0, sizeof(PartBufs))
         b.gkeys_words = t.cap * (t.n_keys if t.n_keys > 0 else 1)
-        b.gkeys = t.gkeys
-        b.gnull = t.gnull
-        b.ghash = t.ghash
-        b.acc = t.acc
-        b.hot_raw = t.hot_raw
-        b.hot = t.hot
-        b.slots = t.slots
-        b.mask = t.mask
-        if t.dcap <= SPARE_MAX_DIRECT:
-            b.direct = t.direct
-            b.dcap = t.dcap
-        else:
-            free(t.direct)
-            b.direct = NULL
-            b.dcap = 0
-        t.gkeys = NULL
-        t.gnull = NULL
-        t.ghash = NULL
-        t.acc = NULL
-        t.hot_raw = NULL
-        t.slots = NULL
-        t.direct = NULL
+        part_bufs_swap(t, b)              # t is left without buffers for part_free
     part_free(t)
 
 
