@@ -63,7 +63,7 @@ def test_concurrent_calls_match_a_lone_call(engine, assert_identical, inputs):
             data = chunked if (i + j) % 2 else table
             by = "officer_id" if (i + j) % 3 else ("region", "branch")
             # One pool size for every caller: concurrent calls with different thread counts
-            # can race on the growth of the shared pool (_engine._executor).
+            # can race on the growth of the shared pool (_threads._executor).
             threads = 1 if i % 4 == 0 else 2
             out.append((by, engine.officer_metrics(data, by=by, threads=threads)))
         out.append(("totals", engine.portfolio_metrics(data, threads=threads)))

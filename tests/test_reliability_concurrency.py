@@ -19,7 +19,6 @@ import faulthandler
 import gc
 import os
 import queue
-import subprocess
 import sys
 import textwrap
 import threading
@@ -30,6 +29,7 @@ import pyarrow as pa
 import pytest
 
 import strategies as S
+import subproc
 
 S.require_engine_module()  # skips (or fails) this module when the engine is not built
 import metriccore  # noqa: E402
@@ -267,20 +267,11 @@ POOL_RACE = textwrap.dedent("""
 """)
 
 
-def _subprocess_env() -> dict[str, str]:
-    env = dict(os.environ)
-    src = os.path.dirname(os.path.dirname(os.path.abspath(metriccore.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
-                                                 else []))
-    return env
-
-
 def test_concurrent_callers_growing_the_worker_pool():
-    # Regression: _engine._executor replaced the shared pool by a bigger one and shut the old
-    # one down while another caller was about to submit to it -> RuntimeError. A fresh
+    # Regression: _threads._executor replaced the shared pool by a bigger one and shut the
+    # old one down while another caller was about to submit to it -> RuntimeError. A fresh
     # interpreter, so that the pool really starts small and grows under the callers.
-    proc = subprocess.run([sys.executable, "-c", POOL_RACE], env=_subprocess_env(),
-                          capture_output=True, text=True, timeout=300 * SLOWDOWN)
+    proc = subproc.run_python(POOL_RACE, timeout=300 * SLOWDOWN)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 

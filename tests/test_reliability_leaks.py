@@ -19,15 +19,14 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
 import strategies as S
+import subproc
 
 S.require_engine_module()
-import metriccore  # noqa: E402
 
 SANITIZED = bool(os.environ.get("METRICCORE_SANITIZED"))
 RSS_LIMIT = 5 * 2**20
@@ -137,14 +136,7 @@ print(json.dumps(measure(loop, N, WARMUP)))
 
 
 def _run(script: str, n: int, warmup: int) -> dict:
-    tests = os.path.dirname(os.path.abspath(__file__))
-    src = os.path.dirname(os.path.dirname(os.path.abspath(metriccore.__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([src] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
-                                                 else []))
-    code = f"TESTS = {tests!r}\nN = {n}\nWARMUP = {warmup}\n" + script
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subproc.run_python(f"N = {n}\nWARMUP = {warmup}\n" + script, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

@@ -4,10 +4,9 @@ date, with the compiled kernels of ``_derive.pyx``; and the officer metrics of t
 
 from __future__ import annotations
 
-import threading
 from functools import partial
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -18,13 +17,12 @@ from ._args import (LOAN_TOTALS, DerivePlan, as_table, cell_name, check_by, chec
                     check_derive_columns, check_derive_dates, check_holidays, derive_error,
                     keep_rows, plan_derivation)
 from ._config import MetricConfig
-from ._engine import _executor, officer_metrics, resolve_threads
+from ._engine import officer_metrics, resolve_threads
 from ._schema import (LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY,
                       snapshot_schema)
+from ._threads import run_tasks
 
 __all__ = ["derive_snapshot", "officer_metrics_as_of"]
-
-T = TypeVar("T")
 
 #: Timestamp units per day.
 _PER_DAY = {"s": 86_400, "ms": 86_400_000, "us": 86_400_000_000, "ns": 86_400_000_000_000}
@@ -120,35 +118,8 @@ def _weekday_holidays(days: Iterable[int]) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------
-# Threads
+# Task ranges (run by _threads.run_tasks)
 # ----------------------------------------------------------------------------------------
-def _parallel(tasks: list[Callable[[], T]], threads: int) -> list[T]:
-    """Run ``tasks`` on up to ``threads`` workers, the calling thread being one of them;
-    the results in task order. The tasks release the GIL while they work."""
-    results: list[Any] = [None] * len(tasks)
-    workers = max(1, min(threads, len(tasks)))
-    queue = iter(range(len(tasks)))
-    lock = threading.Lock()
-
-    def worker() -> None:
-        while True:
-            with lock:
-                i = next(queue, None)
-            if i is None:
-                return
-            results[i] = tasks[i]()
-
-    if workers == 1:
-        worker()
-    else:
-        pool = _executor(workers - 1)
-        futures = [pool.submit(worker) for _ in range(workers - 1)]
-        worker()
-        for f in futures:
-            f.result()
-    return results
-
-
 def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
     parts = max(1, min(parts, n)) if n else 1
     bounds = [n * i // parts for i in range(parts + 1)]
@@ -297,7 +268,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     tasks: list[Callable[[], Any]] = [job.build_index]
     tasks += [partial(job.loans_pass, lo, hi)
               for lo, hi in _ranges(n_loans, -(-n_loans // _LOAN_TASK_ROWS))]
-    errors = [e for e in _parallel(tasks, nthreads) if e is not None]
+    errors = [e for e in run_tasks(tasks, nthreads) if e is not None]
     if errors:
         raise _loans_error(min(errors, key=lambda e: (e[0], e[1])), plan, loans_t)
 
@@ -316,11 +287,11 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     bad_rows: list[D.RowError] = []
     for start in range(0, n_rep, _WAVE_ROWS):
         ranges = _ranges(min(_WAVE_ROWS, n_rep - start), n_tasks)
-        scans = _parallel([partial(job.scan, t, start + lo, start + hi)
+        scans = run_tasks([partial(job.scan, t, start + lo, start + hi)
                            for t, (lo, hi) in enumerate(ranges)], nthreads)
         unknown += sum(count for count, _ in scans)
         bad_rows += [error for _, error in scans if error is not None]
-        bad_rows += [e for e in _parallel([partial(job.apply, lo, hi)
+        bad_rows += [e for e in run_tasks([partial(job.apply, lo, hi)
                                            for lo, hi in bucket_ranges], nthreads)
                      if e is not None]
         job.next_wave()
@@ -331,7 +302,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
         raise _repayments_error(min(bad_rows, key=lambda e: (e[0], e[1])), plan, repayments_t)
 
     # 5. the snapshot columns, per bucket of loans
-    bad_loans = [e for e in _parallel([partial(job.finish, lo, hi)
+    bad_loans = [e for e in run_tasks([partial(job.finish, lo, hi)
                                        for lo, hi in bucket_ranges], nthreads) if e is not None]
     if bad_loans:
         row, which = min(bad_loans)

@@ -6,7 +6,6 @@ import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -21,6 +20,7 @@ from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY,
 from ._config import MetricConfig
 from ._schema import (AGGREGATES, BOOL_COLUMNS, DAY_COLUMNS, INPUT_COLUMNS, MONEY_COLUMNS,
                       output_schema)
+from ._threads import Crew
 
 __all__ = ["officer_metrics", "portfolio_metrics"]
 
@@ -103,40 +103,29 @@ def _role_kind(role: str) -> str:
 # ----------------------------------------------------------------------------------------
 # Threads
 # ----------------------------------------------------------------------------------------
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-# Re-entrant: ``_run`` holds it around ``_executor`` *and* its submits (see there).
-_pool_lock = threading.RLock()
-
-
-def _executor(n: int) -> ThreadPoolExecutor:
-    """A shared pool with at least ``n`` workers (grown, never shrunk)."""
-    global _pool, _pool_size
-    with _pool_lock:
-        if _pool is None or _pool_size < n:
-            old = _pool
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="metriccore")
-            _pool_size = n
-            if old is not None:
-                old.shutdown(wait=False)
-        return _pool
-
-
 def _run(job: Any, key_types: list[K.ColumnType], threads: int) -> tuple[K.Partial, list[Any]]:
-    """Run every chunk of ``job`` on up to ``threads`` workers; merge in worker order."""
+    """Run every chunk of ``job`` on up to ``threads`` workers; merge in worker order.
+
+    The calling thread works too, and, when it is the main thread, runs the signal
+    handlers between chunks: an exception they raise (``KeyboardInterrupt``, a time-out)
+    cancels the job and leaves the call once every worker has stopped.
+    """
     workers = max(1, min(threads, K.n_chunks(job)))
+    check_signals = threading.current_thread() is threading.main_thread()
     if workers == 1:
         part = K.Partial(key_types)
-        error = K.work(job, part, 1)
+        error = K.work(job, part, 1, check_signals)
         return part, [] if error is None else [error]
     parts = [K.Partial(key_types) for _ in range(workers)]
-    # Submit under the lock: a concurrent caller that needs a bigger pool replaces and
-    # shuts down this one, and submitting to a shut-down pool raises RuntimeError.
-    with _pool_lock:
-        pool = _executor(workers - 1)
-        futures = [pool.submit(K.work, job, part, workers) for part in parts[1:]]
-    # The calling thread works too; a pool thread that starts late finds no chunk left.
-    errors = [K.work(job, parts[0], workers)] + [f.result() for f in futures]
+    crew = Crew()
+    try:
+        crew.start(K.work, [(job, part, workers) for part in parts[1:]])
+        # A pool thread that starts late finds no chunk left.
+        errors = [K.work(job, parts[0], workers, check_signals)] + crew.results()
+    except BaseException:
+        K.cancel(job)
+        crew.stop()
+        raise
     total = parts[0]
     for part in parts[1:]:
         total.merge(part)

@@ -40,6 +40,7 @@ from libc.string cimport memcpy, memset, memcmp, strlen
 from libc.math cimport fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
+from cpython.exc cimport PyErr_CheckSignals
 
 import numpy as np
 cimport numpy as cnp
@@ -57,6 +58,7 @@ cdef extern from "_mc_support.h" nogil:
     void mc_zero16(int64_t* p)
     bint MC_KEEP_SPARES
     int64_t mc_fetch_add(int64_t* p, int64_t v)
+    int64_t mc_now_ms()
     int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
     double mc_round_half_even(double x)
     int mc_f64_minor_fast(const double* x, int64_t n, double p, int64_t* out, double* mag)
@@ -1822,6 +1824,7 @@ cdef class ArrowInput:
         self.schema = &self._schema
         self._check_schema()
         while True:
+            PyErr_CheckSignals()      # a long stream stays interruptible between batches
             out = self._slot()
             rc = st.get_next(st, out)
             if rc != 0:
@@ -2284,21 +2287,43 @@ def n_chunks(_Job job):
     return job.pl.n_chunks
 
 
-def work(_Job job, Partial part, int64_t workers=1):
+cdef enum:
+    # How often (milliseconds of work) the calling thread looks for signals between chunks.
+    SIGNAL_CHECK_MS = 10
+
+
+cdef inline void _cancel(Plan* pl) noexcept nogil:
+    """Push the shared chunk counter past the end: every worker stops claiming chunks."""
+    mc_fetch_add(&pl.next_chunk, pl.n_chunks + 1)
+
+
+def cancel(_Job job):
+    """Stop the job's workers: each returns once it has finished the chunks it holds."""
+    _cancel(&job.pl)
+
+
+def work(_Job job, Partial part, int64_t workers=1, bint check_signals=False):
     """Process chunks from the job's shared counter until none are left (GIL released).
 
     ``workers`` is how many workers share the job (it decides when to stop claiming the
-    next chunk ahead).
+    next chunk ahead). With ``check_signals`` (the calling thread, when it is the main
+    thread) the worker runs the pending signal handlers every ``SIGNAL_CHECK_MS`` of work;
+    when one raises (``KeyboardInterrupt``, a time-out) it cancels the job, so that every
+    worker stops after its current chunk, and re-raises that exception.
 
     Returns ``None`` or ``(global_row, column_position, error_code)`` of the first bad row
     this worker met (row -1 for out of memory).
     """
     cdef Scratch s
-    cdef int64_t c, nxt, err_row = INT64_MAX
+    cdef int64_t c, nxt, err_row = INT64_MAX, next_check = 0
     cdef int err_col = 0, err_code = 0
+    cdef bint interrupted = False
+    cdef object interrupt = None
     cdef Plan* pl = &job.pl
     cdef int scratch_rc = scratch_take(&s, pl.n_keys, pl.max_rows if pl.max_rows < CH else CH)
     with nogil:
+        if check_signals:
+            next_check = mc_now_ms() + SIGNAL_CHECK_MS
         if scratch_rc != 0:
             err_row = -1
             err_code = E_NOMEM
@@ -2318,8 +2343,19 @@ def work(_Job job, Partial part, int64_t workers=1):
                     if nxt >= pl.n_chunks:
                         nxt = -1
                 process_chunk(pl, &part.p, &s, c, nxt, &err_row, &err_col, &err_code)
+                if check_signals and mc_now_ms() >= next_check:
+                    with gil:
+                        try:
+                            PyErr_CheckSignals()
+                        except BaseException as exc:
+                            interrupt = exc
+                            interrupted = True
+                    if interrupted:
+                        _cancel(pl)
+                        break
+                    next_check = mc_now_ms() + SIGNAL_CHECK_MS
                 c = nxt if nxt >= 0 else mc_fetch_add(&pl.next_chunk, 1)
-            if workers > 1:
+            if workers > 1 and not interrupted:
                 # the partial will be merged, which reads the exact accumulators: fold here,
                 # in parallel, rather than in the serial merge (a lone worker's partial goes
                 # to finalize, which reads never-folded hot records directly)
@@ -2328,6 +2364,8 @@ def work(_Job job, Partial part, int64_t workers=1):
         scratch_give(&s)
     else:
         scratch_free(&s, s.nk)   # partly allocated: never kept as a spare
+    if interrupted:
+        raise interrupt
     if err_row == INT64_MAX:
         return None
     return (err_row, err_col, err_code)

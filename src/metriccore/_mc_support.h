@@ -5,7 +5,8 @@
  *   Guarded by ARROW_C_DATA_INTERFACE / ARROW_C_STREAM_INTERFACE so that they can
  *   coexist with other definitions of the same ABI.
  * - Overflow-checked int64 arithmetic (GCC/Clang builtins, portable fallback).
- * - A relaxed atomic fetch-add for the chunk counter shared by worker threads.
+ * - A relaxed atomic fetch-add for the chunk counter shared by worker threads, and a
+ *   millisecond clock that paces the calling thread's checks for signals.
  * - Exact decimal128 -> int64 minor-unit rescaling with round-half-even, written
  *   with 32-bit limbs so that it needs no __int128 (MSVC has none).
  */
@@ -15,6 +16,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef ARROW_C_DATA_INTERFACE
 #define ARROW_C_DATA_INTERFACE
@@ -162,6 +164,15 @@ static inline int64_t mc_fetch_add(int64_t* p, int64_t v) {
 #else
   return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 #endif
+}
+
+/* Milliseconds of a clock that may jump (C11 timespec_get: glibc, musl, macOS 10.15+,
+ * MSVC). Only paces how often the calling thread looks for signals between chunks: a jump
+ * makes one look early or late, nothing more. */
+static inline int64_t mc_now_ms(void) {
+  struct timespec ts;
+  if (timespec_get(&ts, TIME_UTC) != TIME_UTC) return 0;
+  return (int64_t)ts.tv_sec * 1000 + (int64_t)(ts.tv_nsec / 1000000);
 }
 
 /* Round half to even, as nearbyint() under the default rounding mode, without the libm
