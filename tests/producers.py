@@ -198,7 +198,8 @@ class _Export:
         return ctypes.addressof(self.error)
 
     def _release(self, stream) -> None:
-        self.stream.release = None
+        # at the address released: a consumer may have moved the struct (pyarrow does)
+        ArrowArrayStream.from_address(stream).release = None
 
 
 # ------------------------------------------------------------------------------------------
