@@ -110,12 +110,15 @@ class RawStream:
     ``schema`` is what ``get_schema`` exports (or a :class:`Fail`); ``items`` are what the
     successive ``get_next`` calls produce: :class:`Item`, ``pa.RecordBatch`` or
     :class:`Fail`; after the last one the stream ends. ``last_error=False`` leaves the
-    ``get_last_error`` callback NULL; ``released=True`` hands out an already released stream.
+    ``get_last_error`` callback NULL; ``released=True`` hands out an already released stream;
+    ``schema_patch(ArrowSchema)`` is applied to the schema ``get_schema`` exports.
     """
 
     def __init__(self, schema: pa.Schema | Fail, items: Iterable[Any], *,
-                 last_error: bool = True, null_message: bool = False, released: bool = False):
+                 last_error: bool = True, null_message: bool = False, released: bool = False,
+                 schema_patch: Callable[[ArrowSchema], None] | None = None):
         self.schema = schema
+        self.schema_patch = schema_patch
         self.items = list(items)
         self.last_error = last_error
         self.null_message = null_message
@@ -163,6 +166,8 @@ class _Export:
             if isinstance(self.p.schema, Fail):
                 return self._fail(self.p.schema)
             self.p.schema._export_to_c(out)
+            if self.p.schema_patch is not None:
+                self.p.schema_patch(ArrowSchema.from_address(out))
             return 0
         except BaseException as exc:
             return self._fail(Fail(f"get_schema raised {exc!r}", EINVAL))
@@ -193,7 +198,8 @@ class _Export:
         return ctypes.addressof(self.error)
 
     def _release(self, stream) -> None:
-        self.stream.release = None
+        # at the address released: a consumer may have moved the struct (pyarrow does)
+        ArrowArrayStream.from_address(stream).release = None
 
 
 # ------------------------------------------------------------------------------------------
@@ -306,6 +312,110 @@ def negative_offset(index: int) -> Callable[[ArrowArray], None]:
     def patch(arr: ArrowArray) -> None:
         arr.children[index].contents.offset = -1
     return patch
+
+
+def _restoring(struct: ArrowSchema | ArrowArray, fields: list[str],
+               undo: Callable[[], None] | None = None) -> None:
+    """Make ``struct``'s release put ``fields`` back (as they are now) and call ``undo``
+    before calling the producer's own release, which reads them (pyarrow's release walks
+    ``children``). The consumer may move the struct, so the fields are restored at the
+    address released. Pointers are saved as plain addresses: a ctypes pointer read from a
+    struct shares the struct's memory, so it would follow the patch."""
+    offsets = [getattr(type(struct), f).offset for f in fields]
+    base = ctypes.addressof(struct)
+    saved = [(o, c_void_p.from_address(base + o).value) for o in offsets]
+    orig = _RELEASE(struct.release)
+
+    def release(addr):
+        for o, v in saved:
+            c_void_p.from_address(addr + o).value = v
+        if undo is not None:
+            undo()
+        orig(addr)
+    cb = _RELEASE(release)
+    _KEEP.append((cb, orig))
+    struct.release = ctypes.cast(cb, c_void_p).value
+
+
+def _schema_at(top: ArrowSchema, column: int | None, dictionary: bool) -> ArrowSchema:
+    sc = top if column is None else top.children[column].contents
+    return sc.dictionary.contents if dictionary else sc
+
+
+def null_format(column: int | None = None, dictionary: bool = False):
+    """Schema patch: a NULL ``format`` (of the top schema, of column ``column``, or of that
+    column's dictionary). Releasing reads no format, so nothing needs restoring."""
+    def patch(top: ArrowSchema) -> None:
+        _schema_at(top, column, dictionary).format = None
+    return patch
+
+
+def null_schema_child(index: int):
+    """Schema patch: a NULL entry ``index`` in the top schema's ``children``."""
+    def patch(top: ArrowSchema) -> None:
+        slot = c_void_p.from_address(ctypes.cast(top.children, c_void_p).value
+                                     + index * ctypes.sizeof(c_void_p))
+        saved = slot.value
+
+        def undo() -> None:
+            slot.value = saved
+        _restoring(top, [], undo)
+        slot.value = None
+    return patch
+
+
+def null_schema_children(top: ArrowSchema) -> None:
+    """Schema patch: a NULL ``children`` array (``n_children`` unchanged)."""
+    _restoring(top, ["children"])
+    top.children = None
+
+
+def null_children_array(arr: ArrowArray) -> None:
+    """Patch: the record batch's ``children`` array is NULL (``n_children`` unchanged)."""
+    _restoring(arr, ["children"])
+    arr.children = None
+
+
+def null_buffers_array(index: int | None, dictionary: bool = False):
+    """Patch: a NULL ``buffers`` array (of the record batch when ``index`` is None, else of
+    column ``index`` or of its dictionary). Releasing reads no buffers."""
+    def patch(arr: ArrowArray) -> None:
+        target = arr if index is None else arr.children[index].contents
+        if dictionary:
+            target = target.dictionary.contents
+        target.buffers = None
+    return patch
+
+
+def edit_buffer(index: int, buffer: int, ctype, per_row: int, extra: int,
+                edit: Callable[[Any, ArrowArray], None], dictionary: bool = False):
+    """Patch: column ``index``'s (or its dictionary's) buffer ``buffer`` replaced by an
+    edited copy of its first ``per_row * (offset + length) + extra`` elements of ``ctype``
+    (the producer's buffer itself is left alone): ``edit(copy, child)``."""
+    def patch(arr: ArrowArray) -> None:
+        child = arr.children[index].contents
+        if dictionary:
+            child = child.dictionary.contents
+        n = per_row * (child.offset + child.length) + extra
+        copy = (ctype * max(n, 1))()
+        ctypes.memmove(copy, child.buffers[buffer], n * ctypes.sizeof(ctype))
+        edit(copy, child)
+        _KEEP.append(copy)
+        child.buffers[buffer] = ctypes.addressof(copy)
+    return patch
+
+
+def edit_offsets(index: int, edit: Callable[[Any, ArrowArray], None], large: bool = False,
+                 dictionary: bool = False):
+    """Patch: the string offsets of column ``index`` (or of its dictionary) edited."""
+    return edit_buffer(index, 1, c_int64 if large else ctypes.c_int32, 1, 1, edit, dictionary)
+
+
+def edit_views(index: int, edit: Callable[[Any, ArrowArray], None], dictionary: bool = False):
+    """Patch: the 16-byte views of a string_view column edited, as int32 words: view ``i``
+    is ``words[4i]`` (length), ``words[4i+1]`` (prefix), ``words[4i+2]`` (buffer index) and
+    ``words[4i+3]`` (offset)."""
+    return edit_buffer(index, 1, ctypes.c_int32, 4, 0, edit, dictionary)
 
 
 # ------------------------------------------------------------------------------------------

@@ -430,3 +430,217 @@ def test_bad_capsules():
         metriccore.officer_metrics(P.RawStream(table.schema, [], released=True))
     with pytest.raises(TypeError, match="table-like"):
         metriccore.officer_metrics(P.RawStream(pa.int64(), []))  # not a struct
+
+
+# ------------------------------------------------------------------------------------------
+# issue 10 items 3-5: NULL pointers in the exported structs, corrupt string offsets and views,
+# invalid UTF-8 keys. Every case used to crash (segfault, heap corruption) or give a table
+# that fails validate(full=True): they run in a fresh interpreter (``_in_subprocess``), so
+# that a regression is a failed test, not a dead test run.
+# ------------------------------------------------------------------------------------------
+
+import ctypes  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+KEYS = [f"{LONG}{i % 3}" for i in range(12)]       # long: string views keep them in buffers
+
+
+def _keyed(t: pa.DataType, keys: list = KEYS) -> pa.Table:
+    """The default snapshot keyed by ``keys`` as type ``t`` (a dictionary: encoded)."""
+    table = pa.table(S.default_snapshot(len(keys), key=keys, key_type=pa.string()))
+    col = table.column(0).combine_chunks()
+    col = col.dictionary_encode().cast(t) if pa.types.is_dictionary(t) else col.cast(t)
+    return table.set_column(0, "officer_id", col)
+
+
+def _two_batches(t: pa.DataType, patch, second_only: bool = True) -> P.RawStream:
+    """Two batches of 6 rows (rows 6-11 in the second); ``patch`` applied to the second
+    (or to both)."""
+    table = _keyed(t)
+    first, second = S.rechunk(table, [6]).to_batches()
+    return P.RawStream(table.schema, [first if second_only else P.Item(first, patch),
+                                      P.Item(second, patch)])
+
+
+def _set(i: int, value: int):
+    """An edit of a copied buffer: element ``offset + i`` (relative to the child's offset)
+    set to ``value``; ``value`` may be a function of the child."""
+    def edit(words, child):
+        words[child.offset + i] = value(child) if callable(value) else value
+    return edit
+
+
+def _view_word(row: int, word: int, value):
+    def edit(words, child):
+        words[4 * (child.offset + row) + word] = value(child) if callable(value) else value
+    return edit
+
+
+def _buffer_size(child, buf: int = 0) -> int:
+    """Size of string_view data buffer ``buf`` (from the sizes buffer, the last one)."""
+    sizes = ctypes.cast(child.buffers[child.n_buffers - 1], ctypes.POINTER(ctypes.c_int64))
+    return sizes[buf]
+
+
+def _bad_utf8_table(t: pa.DataType, rows: int = 12, bad: dict | None = None) -> pa.Table:
+    """Keys ``o<i % 3>``, except ``bad`` = {row: raw bytes}; built from raw buffers, which
+    pyarrow does not validate."""
+    keys = [f"o{i % 3}".encode() for i in range(rows)]
+    for r, b in (bad or {}).items():
+        keys[r] = b
+    offsets = [0]
+    for k in keys:
+        offsets.append(offsets[-1] + len(k))
+    arr = pa.Array.from_buffers(pa.large_string(), rows, [
+        None, pa.py_buffer(pa.array(offsets, pa.int64()).buffers()[1]),
+        pa.py_buffer(b"".join(keys))])
+    if pa.types.is_dictionary(t):
+        arr = arr.dictionary_encode()
+        arr = pa.DictionaryArray.from_arrays(arr.indices.cast(t.index_type),
+                                             arr.dictionary.cast(t.value_type))
+    else:
+        arr = arr.cast(t)
+    table = pa.table(S.default_snapshot(rows))
+    return table.set_column(0, "officer_id", arr)
+
+
+VIEW = pa.string_view()
+DSTR = pa.dictionary(pa.int32(), pa.string())
+DVIEW = pa.dictionary(pa.int8(), pa.string_view())
+V = "ValueError"
+#: name -> (callable returning the input, exception name, message fragment)
+HOSTILE_CASES: dict[str, dict[str, tuple]] = {
+    "pointers": {
+        "top format": (lambda: _schema_patched(P.null_format()), V,
+                       "the Arrow schema has a NULL format"),
+        "used column format": (lambda: _schema_patched(P.null_format(0)), V,
+                               "column 'officer_id': the Arrow schema has a NULL format"),
+        "unused column format": (lambda: _schema_patched(P.null_format(12), note=True), V,
+                                 "column 'note': the Arrow schema has a NULL format"),
+        "dictionary format": (lambda: _schema_patched(P.null_format(0, True), DSTR), V,
+                              "column 'officer_id', dictionary: the Arrow schema has a NULL "
+                              "format"),
+        "schema child": (lambda: _schema_patched(P.null_schema_child(3)), V,
+                         "the Arrow schema has a NULL child 3"),
+        "schema children": (lambda: _schema_patched(P.null_schema_children), V,
+                            "the Arrow schema has 12 children but a NULL children array"),
+        "batch children": (lambda: _two_batches(pa.string(), P.null_children_array), V,
+                           "a record batch has 12 columns but a NULL children array"),
+        "batch buffers": (lambda: _two_batches(pa.string(), P.null_buffers_array(None)), V,
+                          "a record batch has 1 buffers but a NULL buffers array"),
+        "column buffers": (lambda: _two_batches(pa.string(), P.null_buffers_array(0)), V,
+                           "column 'officer_id': malformed Arrow array: 3 buffers but a NULL "
+                           "buffers array"),
+        "int column buffers": (lambda: _two_batches(pa.string(), P.null_buffers_array(2)), V,
+                               "column 'current_dpd': malformed Arrow array: 2 buffers"),
+        "dictionary buffers": (lambda: _two_batches(DSTR, P.null_buffers_array(0, True)), V,
+                               "column 'officer_id': malformed Arrow dictionary: 3 buffers but "
+                               "a NULL buffers array"),
+    },
+    "offsets": {
+        # rows 6-11 are the second batch: errors name global rows
+        "decreasing (length -3)": (
+            lambda: _two_batches(pa.string(), P.edit_offsets(0, _set(3, lambda c: 0))), V,
+            "column 'officer_id' row 8: corrupt string offsets"),
+        "decreasing, large_string": (
+            lambda: _two_batches(pa.large_string(),
+                                 P.edit_offsets(0, _set(2, lambda c: 1), large=True)), V,
+            "column 'officer_id' row 7: corrupt string offsets"),
+        "past the data": (
+            lambda: _two_batches(pa.string(), P.edit_offsets(0, _set(1, 1 << 30))), V,
+            "column 'officer_id' row 6: corrupt string offsets"),
+        "negative": (
+            lambda: _two_batches(pa.string(), P.edit_offsets(0, _set(0, -100))), V,
+            "column 'officer_id' row 6: corrupt string offsets"),
+        "dictionary values": (
+            lambda: _two_batches(DSTR, P.edit_offsets(0, _set(2, -7), dictionary=True)), V,
+            # entry 1 (offsets 1..2) is first used by row 7 (keys cycle 0, 1, 2)
+            "column 'officer_id' row 7: corrupt string offsets"),
+        "view past its buffer": (
+            lambda: _two_batches(VIEW, P.edit_views(0, _view_word(2, 3, lambda c: _buffer_size(c) - 5))),
+            V, "column 'officer_id' row 8: string view lies outside its data buffer"),
+        "view length far beyond": (
+            lambda: _two_batches(VIEW, P.edit_views(0, _view_word(1, 0, 2**31 - 1))), V,
+            "column 'officer_id' row 7: string view lies outside its data buffer"),
+        "view negative length": (
+            lambda: _two_batches(VIEW, P.edit_views(0, _view_word(0, 0, -3))), V,
+            "column 'officer_id' row 6: string view lies outside its data buffer"),
+        "view negative offset": (
+            lambda: _two_batches(VIEW, P.edit_views(0, _view_word(4, 3, -1))), V,
+            "column 'officer_id' row 10: string view lies outside its data buffer"),
+        "view buffer number": (
+            lambda: _two_batches(VIEW, P.edit_views(0, _view_word(5, 2, 7))), V,
+            "column 'officer_id' row 11: string view refers to a missing data buffer"),
+        "dictionary view": (
+            lambda: _two_batches(DVIEW, P.edit_views(0, _view_word(2, 0, 4000), True)), V,
+            "column 'officer_id' row 8: string view lies outside its data buffer"),
+    },
+    "utf8": {
+        f"{name} {t}": (lambda t=t, b=b: _bad_utf8_table(t, bad={4: b"o1", 7: b, 10: b}), V,
+                        "column 'officer_id' row 7: string is not valid UTF-8")
+        for t in (pa.string(), pa.large_string(), VIEW, DSTR, DVIEW)
+        for name, b in (("invalid byte", b"\xff"), ("overlong", b"a\xc0\x80"),
+                        ("surrogate", b"\xed\xa0\x80"), ("beyond U+10FFFF", b"\xf4\x90\x80\x80"),
+                        ("truncated", b"ok \xe2\x82"), ("long invalid", LONG.encode() + b"\x80"))
+    },
+}
+
+
+def _schema_patched(patch, t: pa.DataType = pa.string(), note: bool = False) -> P.RawStream:
+    table = _keyed(t)
+    if note:
+        table = table.append_column("note", pa.array(["x"] * table.num_rows))
+    return P.RawStream(table.schema, table.to_batches(), schema_patch=patch)
+
+
+def run_cases(group: str) -> list[tuple[str, str, str]]:
+    """Call officer_metrics on every case of ``group``: (case, exception name, message);
+    then a valid call, to show the interpreter is still usable."""
+    out = []
+    for name, (make, _, _) in HOSTILE_CASES[group].items():
+        try:
+            metriccore.officer_metrics(make(), threads=2)
+            out.append((name, "no error", ""))
+        except Exception as exc:  # reported to the parent test
+            out.append((name, type(exc).__name__, str(exc)))
+        P.forget_streams()
+    table = pa.table(S.default_snapshot(30))
+    S.assert_tables_identical(metriccore.officer_metrics(table), reference.officer_metrics(table))
+    return out
+
+
+def _in_subprocess(group: str) -> None:
+    tests = os.path.dirname(os.path.abspath(__file__))
+    src = os.path.dirname(os.path.dirname(os.path.abspath(metriccore.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([src, tests] + ([env["PYTHONPATH"]]
+                                                        if env.get("PYTHONPATH") else []))
+    code = ("import json, test_reliability_hostile as T\n"
+            f"print(json.dumps(T.run_cases({group!r})))\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, f"crashed ({proc.returncode}): {proc.stdout}{proc.stderr}"
+    got = {name: (exc, msg) for name, exc, msg in json.loads(proc.stdout.strip().splitlines()[-1])}
+    for name, (_, exc, fragment) in HOSTILE_CASES[group].items():
+        assert got[name][0] == exc and fragment in got[name][1], (name, got[name], fragment)
+
+
+def test_null_pointers_in_exported_structs_are_errors():
+    # issue 10 item 3: a NULL format (top, used or unused column, dictionary), a NULL child
+    # or children array in the schema; a NULL children or buffers array in the batch
+    _in_subprocess("pointers")
+
+
+def test_corrupt_string_offsets_and_views_are_errors():
+    # issue 10 item 4: decreasing, negative and too large string offsets (string,
+    # large_string, dictionary values), views of negative or huge length, past the end of
+    # their buffer, at a negative offset or in a missing buffer; the row named is global
+    _in_subprocess("offsets")
+
+
+def test_invalid_utf8_string_keys_are_errors():
+    # issue 10 item 5: the first row of an invalid key is named, in every string key type
+    _in_subprocess("utf8")

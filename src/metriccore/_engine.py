@@ -149,6 +149,14 @@ def _raise_row_error(errors: list[Any], names: list[str]) -> None:
         raise OverflowError(f"{where}: value does not fit int64")
     if kind == "dict_index":
         raise ValueError(f"{where}: dictionary index out of range")
+    if kind == "string_offsets":
+        raise ValueError(f"{where}: corrupt string offsets (negative, decreasing or past the "
+                         "array's last offset)")
+    if kind == "view_bounds":
+        raise ValueError(f"{where}: string view lies outside its data buffer (negative "
+                         "length or offset, or past the buffer's end)")
+    if kind == "utf8":
+        raise ValueError(f"{where}: string is not valid UTF-8")
     raise ValueError(f"{where}: string view refers to a missing data buffer")
 
 

@@ -124,6 +124,9 @@ cdef enum:
     E_DICT_INDEX = 5   # dictionary index out of range
     E_VIEW_BUF = 6     # string view refers to a missing data buffer
     E_NOMEM = 7
+    E_OFFSETS = 8      # string offsets negative, decreasing or past the array's last offset
+    E_VIEW_BOUNDS = 9  # string view of negative length or past the end of its data buffer
+    E_UTF8 = 10        # string key is not valid UTF-8
 
 # Roles, in METRICS.md §1 order (also the tie-break order of errors).
 cdef enum:
@@ -206,7 +209,10 @@ cdef struct Col:
     const void* values        # data / offsets / views buffer
     const char* chars         # utf8 data buffer
     const char** vbufs        # string view data buffers
+    const int64_t* vsizes     # their sizes in bytes (the view array's last buffer)
     int64_t n_vbufs
+    int64_t str_lo            # utf8 / large utf8: every string read lies in
+    int64_t str_hi            # chars[str_lo:str_hi] (the array's first and last offsets)
     Col* dict                 # dictionary values of a K_DICT column
 
 
@@ -298,7 +304,9 @@ cdef int interner_rehash(Interner* t, int64_t nslots) noexcept nogil:
 
 
 cdef int64_t interner_put(Interner* t, const char* p, int64_t n) noexcept nogil:
-    """Code of the byte string ``p[:n]``, inserting it if new; -1 when out of memory."""
+    """Code of the byte string ``p[:n]``, inserting it if new; -1 when out of memory, -2
+    when it is new and not valid UTF-8 (so each distinct key is validated once, when it is
+    first met; an invalid one is never inserted)."""
     cdef uint64_t h = mc_hash_bytes(p, n)
     cdef int64_t s, c, newcap
     cdef void* q
@@ -315,6 +323,8 @@ cdef int64_t interner_put(Interner* t, const char* p, int64_t n) noexcept nogil:
                 n == 0 or memcmp(t.arena + t.offs[c], p, n) == 0):
             return c
         s = (s + 1) & t.mask
+    if not utf8_valid(p, n):
+        return -2
     if t.n == t.cap:
         newcap = 64 if t.cap == 0 else 2 * t.cap
         q = realloc(t.offs, newcap * sizeof(int64_t))
@@ -1002,30 +1012,86 @@ cdef inline int64_t read_index(const Col* c, int64_t idx) noexcept nogil:
 
 
 cdef inline int string_at(const Col* c, int64_t idx, const char** p, int64_t* n) noexcept nogil:
-    """Pointer and length of string ``idx`` (physical); nonzero for a bad view buffer."""
+    """Pointer and length of string ``idx`` (physical); an E_* code for a string that does
+    not lie inside the array's data (checked here, as each string is read)."""
     cdef const uint8_t* view
     cdef int32_t len32, buf, off
-    if c.kind == K_UTF8:
-        p[0] = c.chars + (<const int32_t*>c.values)[idx]
-        n[0] = (<const int32_t*>c.values)[idx + 1] - (<const int32_t*>c.values)[idx]
-        return 0
-    if c.kind == K_LUTF8:
-        p[0] = c.chars + (<const int64_t*>c.values)[idx]
-        n[0] = (<const int64_t*>c.values)[idx + 1] - (<const int64_t*>c.values)[idx]
+    cdef int64_t a, b
+    if c.kind == K_UTF8 or c.kind == K_LUTF8:
+        if c.kind == K_UTF8:
+            a = (<const int32_t*>c.values)[idx]
+            b = (<const int32_t*>c.values)[idx + 1]
+        else:
+            a = (<const int64_t*>c.values)[idx]
+            b = (<const int64_t*>c.values)[idx + 1]
+        # str_lo >= 0 and str_hi is the array's last offset (trusted to be inside the data
+        # buffer): a negative, decreasing or too large offset is caught here
+        if a < c.str_lo or b < a or b > c.str_hi:
+            return E_OFFSETS
+        p[0] = c.chars + a
+        n[0] = b - a
         return 0
     # string_view: 16-byte views, inline up to 12 bytes, else (prefix, buffer, offset)
     view = <const uint8_t*>c.values + 16 * idx
     memcpy(&len32, view, 4)
     n[0] = len32
+    if len32 < 0:
+        return E_VIEW_BOUNDS
     if len32 <= 12:
         p[0] = <const char*>(view + 4)
         return 0
     memcpy(&buf, view + 8, 4)
     memcpy(&off, view + 12, 4)
     if buf < 0 or buf >= c.n_vbufs:
-        return 1
+        return E_VIEW_BUF
+    # the variadic buffer sizes are transmitted (the last buffer): the view must fit
+    if off < 0 or <int64_t>off + len32 > c.vsizes[buf]:
+        return E_VIEW_BOUNDS
     p[0] = c.vbufs[buf] + off
     return 0
+
+
+cdef bint utf8_valid(const char* text, int64_t n) noexcept nogil:
+    """Whether ``text[:n]`` is well-formed UTF-8 (as Python's strict decoder and Arrow's
+    validation define it: no overlong forms, no surrogates, nothing beyond U+10FFFF)."""
+    cdef const uint8_t* s = <const uint8_t*>text
+    cdef int64_t i = 0
+    cdef uint8_t c0, c1
+    cdef uint64_t w
+    while i < n:
+        if i + 8 <= n:
+            memcpy(&w, s + i, 8)
+            if (w & 0x8080808080808080ULL) == 0:
+                i += 8
+                continue
+        c0 = s[i]
+        if c0 < 0x80:
+            i += 1
+        elif c0 < 0xC2:
+            return False                      # continuation byte or overlong 2-byte lead
+        elif c0 < 0xE0:
+            if i + 1 >= n or (s[i + 1] & 0xC0) != 0x80:
+                return False
+            i += 2
+        elif c0 < 0xF0:
+            if i + 2 >= n:
+                return False
+            c1 = s[i + 1]
+            if ((c1 & 0xC0) != 0x80 or (s[i + 2] & 0xC0) != 0x80
+                    or (c0 == 0xE0 and c1 < 0xA0) or (c0 == 0xED and c1 >= 0xA0)):
+                return False                  # bad continuation, overlong, surrogate
+            i += 3
+        elif c0 < 0xF5:
+            if i + 3 >= n:
+                return False
+            c1 = s[i + 1]
+            if ((c1 & 0xC0) != 0x80 or (s[i + 2] & 0xC0) != 0x80 or (s[i + 3] & 0xC0) != 0x80
+                    or (c0 == 0xF0 and c1 < 0x90) or (c0 == 0xF4 and c1 >= 0x90)):
+                return False                  # bad continuation, overlong, > U+10FFFF
+            i += 4
+        else:
+            return False
+    return True
 
 
 cdef struct DictCache:
@@ -1111,12 +1177,13 @@ cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t bat
                                    if d.width == 8 and not d.is_signed else read_index(d, idx))
                     dc.state[di] = 1
                 else:
-                    if string_at(d, idx, &p, &ln):
-                        code[0] = E_VIEW_BUF
+                    v = string_at(d, idx, &p, &ln)
+                    if v != 0:
+                        code[0] = <int>v
                         return i
                     v = interner_put(it, p, ln)
                     if v < 0:
-                        code[0] = E_NOMEM
+                        code[0] = E_UTF8 if v == -2 else E_NOMEM
                         return i
                     dc.code[di] = v
                     dc.state[di] = 1
@@ -1126,12 +1193,13 @@ cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t bat
             else:
                 codes[i] = dc.code[di]
         else:
-            if string_at(c, idx, &p, &ln):
-                code[0] = E_VIEW_BUF
+            v = string_at(c, idx, &p, &ln)
+            if v != 0:
+                code[0] = <int>v
                 return i
             v = interner_put(it, p, ln)
             if v < 0:
-                code[0] = E_NOMEM
+                code[0] = E_UTF8 if v == -2 else E_NOMEM
                 return i
             codes[i] = v
     return -1
@@ -1860,6 +1928,7 @@ cdef class ArrowInput:
 
     cdef _check_schema(self):
         cdef int64_t i
+        _check_schema_tree(self.schema, "", 0)
         if _fmt(self.schema.format) != "+s":
             raise TypeError("expected a table-like Arrow input (a struct / record batch), "
                             f"got Arrow type {_describe(self.schema)}")
@@ -1873,6 +1942,12 @@ cdef class ArrowInput:
         if a.n_children != self.schema.n_children:
             raise ValueError(f"a record batch has {a.n_children} columns but the schema has "
                              f"{self.schema.n_children}")
+        if a.n_children > 0 and a.children == NULL:
+            raise ValueError(f"a record batch has {a.n_children} columns but a NULL children "
+                             "array")
+        if a.n_buffers < 0 or (a.n_buffers > 0 and a.buffers == NULL):
+            raise ValueError(f"a record batch has {a.n_buffers} buffers but a NULL buffers "
+                             "array")
         if a.null_count != 0 and a.n_buffers > 0 and a.buffers[0] != NULL:
             raise ValueError("top-level (struct) nulls are not supported in a table input")
         if a.length < 0 or a.offset < 0:
@@ -1891,6 +1966,40 @@ cdef class ArrowInput:
         cdef bytes out = PyBytes_FromStringAndSize(NULL, _schema_key(self.schema, NULL, 0))
         _schema_key(self.schema, PyBytes_AS_STRING(out), 0)
         return out
+
+
+DEF MAX_SCHEMA_DEPTH = 64
+
+
+cdef int _check_schema_tree(ArrowSchema* sc, str where, int depth) except -1:
+    """Every pointer the C Data Interface requires of ``sc`` and of its children and
+    dictionary, recursively, must be set: a NULL ``format``, ``children`` array or child
+    would be read through by ``_describe``, ``column_type`` and ``schema_key``.
+
+    ``where`` names the schema for the error ("" for the top one, else "column 'x'" and so
+    on); the depth is bounded, so that a producer's cyclic schema is an error too."""
+    cdef int64_t i
+    cdef str sub
+    cdef const char* cname
+    what = f"{where}: the Arrow schema" if where else "the Arrow schema"
+    if depth > MAX_SCHEMA_DEPTH:
+        raise ValueError(f"{what} is nested more than {MAX_SCHEMA_DEPTH} levels deep")
+    if sc.format == NULL:
+        raise ValueError(f"{what} has a NULL format")
+    if sc.n_children < 0:
+        raise ValueError(f"{what} has a negative number of children")
+    if sc.n_children > 0 and sc.children == NULL:
+        raise ValueError(f"{what} has {sc.n_children} children but a NULL children array")
+    for i in range(sc.n_children):
+        if sc.children[i] == NULL:
+            raise ValueError(f"{what} has a NULL child {i}")
+        cname = sc.children[i].name
+        name = "" if cname == NULL else cname.decode("utf-8", "replace")
+        sub = f"column {name!r}" if depth == 0 else f"{where}, child {i} ({name!r})"
+        _check_schema_tree(sc.children[i], sub, depth + 1)
+    if sc.dictionary != NULL:
+        _check_schema_tree(sc.dictionary, f"{where or 'the schema'}, dictionary", depth + 1)
+    return 0
 
 
 cdef int64_t _key_str(const char* text, char* out, int64_t at) noexcept nogil:
@@ -1936,6 +2045,9 @@ cdef int _check_layout(ArrowArray* a, int kind, str name, str what) except -1:
         ok = a.n_buffers == 3
     else:
         ok = a.n_buffers == 2
+    if ok and a.buffers == NULL:
+        raise ValueError(f"column {name!r}: malformed Arrow {what}: {a.n_buffers} buffers "
+                         "but a NULL buffers array")
     if not ok or a.n_children != 0 or (a.dictionary != NULL) != (kind == K_DICT):
         raise ValueError(f"column {name!r}: malformed Arrow {what}: {a.n_buffers} buffers, "
                          f"{a.n_children} children and "
@@ -1948,20 +2060,44 @@ cdef int _check_layout(ArrowArray* a, int kind, str name, str what) except -1:
 
 cdef int _fill_strings(Col* c, ArrowArray* a, str name, str what) except -1:
     """Point ``c.chars`` at the character data of a string array; the spec lets a producer
-    leave it NULL when it is empty (every string empty or null)."""
-    cdef int64_t first, last
+    leave it NULL when it is empty (every string empty or null).
+
+    Sets the bounds ``string_at`` checks every string it reads against: offsets from
+    max(0, first offset) to the last offset of the array. The C Data Interface does not
+    transmit the data buffer's size, so the last offset is trusted to lie within it."""
+    cdef int64_t first = 0, last = 0
     c.chars = <const char*>a.buffers[2]
+    if a.length > 0 and c.values != NULL:
+        if c.kind == K_UTF8:
+            first = (<const int32_t*>c.values)[a.offset]
+            last = (<const int32_t*>c.values)[a.offset + a.length]
+        else:
+            first = (<const int64_t*>c.values)[a.offset]
+            last = (<const int64_t*>c.values)[a.offset + a.length]
+    c.str_lo = first if first > 0 else 0
+    c.str_hi = last
     if c.chars != NULL or a.length == 0 or c.values == NULL:
         return 0
-    if c.kind == K_UTF8:
-        first = (<const int32_t*>c.values)[a.offset]
-        last = (<const int32_t*>c.values)[a.offset + a.length]
-    else:
-        first = (<const int64_t*>c.values)[a.offset]
-        last = (<const int64_t*>c.values)[a.offset + a.length]
     if last != first:
         raise ValueError(f"column {name!r}: missing data buffer in the Arrow {what}")
     c.chars = ""                   # all strings are empty: never dereferenced
+    return 0
+
+
+cdef int _fill_views(Col* c, ArrowArray* a, str name, str what) except -1:
+    """Point ``c.vbufs`` / ``c.vsizes`` at the variadic data buffers of a string_view array
+    and at their sizes (its last buffer), which ``string_at`` checks every view against."""
+    cdef int64_t i
+    c.vbufs = <const char**>(a.buffers + 2)
+    c.n_vbufs = a.n_buffers - 3
+    c.vsizes = <const int64_t*>a.buffers[a.n_buffers - 1]
+    if c.n_vbufs > 0 and c.vsizes == NULL:
+        raise ValueError(f"column {name!r}: missing buffer sizes (last buffer) in the Arrow "
+                         f"{what} of type string_view")
+    for i in range(c.n_vbufs):
+        if c.vbufs[i] == NULL and c.vsizes[i] != 0:
+            raise ValueError(f"column {name!r}: missing data buffer {i} in the Arrow {what} "
+                             "of type string_view")
     return 0
 
 
@@ -1986,8 +2122,7 @@ cdef int _fill_col(Col* c, Col* dslot, ArrowArray* parent, ArrowArray* a, Column
     if t.kind in (K_UTF8, K_LUTF8):
         _fill_strings(c, a, name, "array")
     elif t.kind == K_VIEW:
-        c.vbufs = <const char**>(a.buffers + 2)
-        c.n_vbufs = a.n_buffers - 3
+        _fill_views(c, a, name, "array")
     if t.kind == K_DICT:
         _fill_dict(dslot, a.dictionary, t.value, name)
         c.dict = dslot
@@ -2010,8 +2145,7 @@ cdef int _fill_dict(Col* c, ArrowArray* a, ColumnType t, str name) except -1:
     if t.kind in (K_UTF8, K_LUTF8):
         _fill_strings(c, a, name, "dictionary")
     elif t.kind == K_VIEW:
-        c.vbufs = <const char**>(a.buffers + 2)
-        c.n_vbufs = a.n_buffers - 3
+        _fill_views(c, a, name, "dictionary")
     return 0
 
 
@@ -2384,7 +2518,8 @@ KIND_DICT = K_DICT
 
 ERROR_CODES = {E_NAN: "nan", E_BIG: "big", E_MONEY_OVF: "money_overflow",
                E_DAY_OVF: "day_overflow", E_DICT_INDEX: "dict_index",
-               E_VIEW_BUF: "view_buffer", E_NOMEM: "nomem"}
+               E_VIEW_BUF: "view_buffer", E_NOMEM: "nomem", E_OFFSETS: "string_offsets",
+               E_VIEW_BOUNDS: "view_bounds", E_UTF8: "utf8"}
 
 
 # --------------------------------------------------------------------------------------
