@@ -318,10 +318,11 @@ def test_gil_is_released_while_the_core_works(large_table, monkeypatch):
     real_work = _engine.K.work
     spans = []
 
-    def work(job, part, workers=1):
+    def work(job, part, workers=1, check_signals=False):
         # the GIL is held here; if K.work kept it, the counter could not move at all
+        # (it takes the GIL back only to run signal handlers, every 10 ms of work)
         before, t0 = counter.n, time.perf_counter()
-        result = real_work(job, part, workers)
+        result = real_work(job, part, workers, check_signals)
         spans.append((counter.n - before, time.perf_counter() - t0,
                       threading.current_thread() is threading.main_thread()))
         return result

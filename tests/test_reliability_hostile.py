@@ -441,9 +441,7 @@ def test_bad_capsules():
 
 import ctypes  # noqa: E402
 import json  # noqa: E402
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
+import subproc  # noqa: E402
 
 KEYS = [f"{LONG}{i % 3}" for i in range(12)]       # long: string views keep them in buffers
 
@@ -613,15 +611,10 @@ def run_cases(group: str) -> list[tuple[str, str, str]]:
 
 
 def _in_subprocess(group: str) -> None:
-    tests = os.path.dirname(os.path.abspath(__file__))
-    src = os.path.dirname(os.path.dirname(os.path.abspath(metriccore.__file__)))
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([src, tests] + ([env["PYTHONPATH"]]
-                                                        if env.get("PYTHONPATH") else []))
-    code = ("import json, test_reliability_hostile as T\n"
+    code = ("import json, sys\nsys.path.insert(0, TESTS)\n"
+            "import test_reliability_hostile as T\n"
             f"print(json.dumps(T.run_cases({group!r})))\n")
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subproc.run_python(code, timeout=600)
     assert proc.returncode == 0, f"crashed ({proc.returncode}): {proc.stdout}{proc.stderr}"
     got = {name: (exc, msg) for name, exc, msg in json.loads(proc.stdout.strip().splitlines()[-1])}
     for name, (_, exc, fragment) in HOSTILE_CASES[group].items():
