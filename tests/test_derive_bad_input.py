@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import math
 from decimal import Decimal
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -485,7 +486,7 @@ def test_bad_by_is_reported_before_deriving(impl):
 
 def same_error(engine, reference, call, exc, *fragments) -> str:
     """``call(impl)`` raises ``exc`` with the same message on both implementations."""
-    messages = {raises(exc, lambda: call(impl), *fragments) for impl in (engine, reference)}
+    messages = {raises(exc, partial(call, impl), *fragments) for impl in (engine, reference)}
     assert len(messages) == 1, messages
     return messages.pop()
 
@@ -529,7 +530,8 @@ def test_non_table_input_same_error_in_engine_and_reference(engine, reference, w
     for bad in (pa.array([1, 2]), pd.Series(["a"]), pa.chunked_array([[1.5]])):
         args = {"loans": loans, "repayments": payments, which: bad}
         same_error(engine, reference,
-                   lambda impl: impl.derive_snapshot(args["loans"], args["repayments"], JAN[15]),
+                   lambda impl, args=args: impl.derive_snapshot(args["loans"],
+                                                                args["repayments"], JAN[15]),
                    TypeError, "expected a table-like Arrow input (a struct / record batch), "
                    "got Arrow type ")
 
