@@ -610,3 +610,65 @@ def test_zero_rows_still_checks_columns_and_types(impl):
     raises_all(impl, snap(0, loan_age=None), ValueError, "column 'loan_age' not found in input")
     raises_all(impl, snap(0, loan_age=pa.array([], pa.float64())), TypeError,
                "column 'loan_age' has Arrow type double")
+
+
+# ------------------------------------------------------------------------------------------
+# issue 10 items 7 and 8: str subclasses as names; non-table input; a producer failing
+# ------------------------------------------------------------------------------------------
+
+def test_str_subclass_names_in_by_and_columns(impl):
+    # numpy.str_ names (``list(np.array([...]))``) used to be refused by the engine ("Expected
+    # str, got numpy.str_") and accepted by the reference. The column names are unique to
+    # this test, so no cached plan with plain-str names can hide the failure.
+    base = snap().rename_columns({"officer_id": "officer_np7", "current_dpd": "dpd_np7"})
+    want = impl.officer_metrics(base, by="officer_np7", columns={"current_dpd": "dpd_np7"})
+    names = list(np.array(["officer_np7", "dpd_np7"]))
+    assert type(names[0]) is np.str_
+    for by in ([names[0]], names[0], (names[0],)):
+        got = impl.officer_metrics(base, by=by, columns={np.str_("current_dpd"): names[1]})
+        S.assert_tables_identical(got, want, repr(by))
+        assert type(got.schema.names[0]) is str and got.schema.names[0] == "officer_np7"
+    S.assert_values_identical(impl.portfolio_metrics(base, columns={"current_dpd": names[1]}),
+                              impl.portfolio_metrics(base, columns={"current_dpd": "dpd_np7"}))
+
+
+def test_str_subclass_names_are_checked_like_str(impl):
+    table = snap()
+    name = np.str_("officer_id")
+    raises(ValueError, lambda: impl.officer_metrics(table, by=[name, name]),
+           "duplicate key column 'officer_id' in by")
+    raises(ValueError, lambda: impl.officer_metrics(table, by=[np.str_("nope")]),
+           "column 'nope' not found in input")
+
+
+def _non_tables():
+    import pandas as pd
+    return {"pyarrow Array": pa.array([1, 2]), "pyarrow ChunkedArray": pa.chunked_array([[1.5]]),
+            "pandas Series": pd.Series([1, 2]), "string Array": pa.array(["a"]),
+            "list Array": pa.array([[1]])}
+
+
+@pytest.mark.parametrize("name", list(_non_tables()))
+def test_non_table_input_same_error_in_engine_and_reference(engine, reference, name):
+    # The engine raised TypeError, the reference ArrowInvalid: now both the same TypeError.
+    data = _non_tables()[name]
+    messages = {raises(TypeError, f, "expected a table-like Arrow input (a struct / record "
+                       "batch), got Arrow type ")
+                for impl in (engine, reference) for f in both_calls(impl, data)}
+    assert len(messages) == 1, messages
+
+
+def _failing_reader(table: pa.Table) -> pa.RecordBatchReader:
+    def batches():
+        yield from table.to_batches(max_chunksize=4)
+        raise RuntimeError("producer broke at batch 3")
+    return pa.RecordBatchReader.from_batches(table.schema, batches())
+
+
+def test_producer_failing_midway_is_a_value_error(impl):
+    # The engine wrapped it in ValueError, the reference re-raised it bare.
+    with pytest.raises(ValueError) as info:
+        impl.officer_metrics(_failing_reader(snap(12)))
+    msg = str(info.value)
+    assert type(info.value) is ValueError
+    assert msg.startswith("the Arrow stream failed: ") and "producer broke at batch 3" in msg

@@ -192,3 +192,61 @@ def test_band_thresholds_are_used(impl):
     assert impl.portfolio_metrics(table, config=cfg)["fimr_band"] == "green"
     cfg = MetricConfig(fimr_green=0.2, fimr_watch=0.25)
     assert impl.portfolio_metrics(table, config=cfg)["fimr_band"] == "watch"
+
+
+# ------------------------------------------------------------------------------------------
+# issue 10 item 6: integer thresholds beyond int64 are refused by MetricConfig itself
+# ------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kw,field", [
+    ({"par_days": 2**63}, "par_days"),
+    ({"par_days": 2**70}, "par_days"),
+    ({"dqi_green": 2**63}, "dqi_green"),
+    ({"dqi_green": -(2**63) - 1, "dqi_watch": -(2**63) - 1}, "dqi_green"),
+    ({"dqi_watch": -(2**63) - 1}, "dqi_watch"),
+    ({"risk_green": 2**63}, "risk_green"),
+    ({"risk_watch": -(2**63) - 1, "risk_amber": -(2**63) - 1}, "risk_watch"),
+    ({"risk_amber": -(2**63) - 1}, "risk_amber"),
+], ids=repr)
+def test_config_int_fields_beyond_int64_are_refused(kw, field):
+    # The engine used to accept these at construction, then fail with a bare "Python int
+    # too large to convert to C long" while the reference returned a table.
+    with pytest.raises(ValueError) as info:
+        MetricConfig(**kw)
+    assert type(info.value) is ValueError
+    assert str(info.value).startswith(f"MetricConfig.{field} must be between ")
+
+
+@pytest.mark.parametrize("kw,field", [
+    ({"fimr_watch": 10**400}, "fimr_watch"),
+    ({"ayr_green": Fraction(10**400, 3)}, "ayr_green"),
+    ({"roll_watch": Decimal("1e400")}, "roll_watch"),
+    ({"slippage_green": Decimal("-1e400")}, "slippage_green"),
+], ids=repr)
+def test_config_float_fields_beyond_float64_are_refused(kw, field):
+    with pytest.raises(ValueError) as info:
+        MetricConfig(**kw)
+    assert type(info.value) is ValueError
+    assert str(info.value).startswith(f"MetricConfig.{field} must be finite")
+
+
+@pytest.mark.parametrize("kw", [
+    {"par_days": 2**63 - 1},
+    {"dqi_green": 2**63 - 1, "dqi_watch": -(2**63)},
+    {"risk_green": 2**63 - 1, "risk_watch": 0, "risk_amber": -(2**63)},
+    {"risk_green": -(2**63), "risk_watch": -(2**63), "risk_amber": -(2**63)},
+    {"dqi_green": 2**63 - 1, "dqi_watch": 2**63 - 1},
+], ids=repr)
+def test_config_int64_extremes_engine_equals_reference(engine, reference, kw):
+    config = MetricConfig(**kw)
+    table = pa.table(S.default_snapshot(40))
+    got = engine.officer_metrics(table, config=config)
+    S.assert_tables_identical(got, reference.officer_metrics(table, config=config))
+    # the extremes do what they say: nothing is at risk / every band is the extreme one
+    bands = {name: set(got.column(name).to_pylist()) for name in ("dqi_band", "risk_band")}
+    if kw.get("par_days") == 2**63 - 1:
+        assert set(got.column("par_balance").to_pylist()) == {0.0}
+    if kw.get("dqi_green") == 2**63 - 1 and kw.get("dqi_watch") == -(2**63):
+        assert bands["dqi_band"] == {"watch"}
+    if kw.get("risk_amber") == -(2**63) and kw.get("risk_watch") == 0:
+        assert bands["risk_band"] == {"watch"}  # every score is in 0..100

@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime
 import math
 from decimal import Decimal
+from functools import partial
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pytest
 
@@ -419,6 +421,20 @@ def test_carried_column_named_like_a_derived_one(impl):
     ({"as_of": True}, TypeError, "as_of must be a date"),
     ({"as_of": np.datetime64("NaT")}, ValueError, "as_of: date is NaT"),
     ({"as_of": pa.scalar(None, pa.date32())}, ValueError, "as_of: date is null"),
+    ({"as_of": pd.NaT}, ValueError, "as_of: date is NaT"),
+    ({"period_start": pd.NaT}, ValueError, "period_start: date is NaT"),
+    ({"roll_from": pd.NaT}, ValueError, "roll_from: date is NaT"),
+    ({"holidays": [JAN[1], pd.NaT]}, ValueError, "holidays[1]: date is NaT"),
+    ({"holidays": pd.Series([pd.Timestamp(JAN[1]), pd.NaT])}, ValueError,
+     "holidays[1]: date is NaT"),
+    ({"holidays": np.array([JAN[1], "NaT"], "datetime64[D]")}, ValueError,
+     "holidays[1]: date is NaT"),
+    ({"holidays": pa.array([JAN[1], None], pa.date32())}, ValueError,
+     "holidays[1]: date is null"),
+    ({"holidays": np.array(["2024-01-01", "10000-01-01"], "datetime64[D]")}, ValueError,
+     "holidays[1]: date out of range (years 1 to 9999)"),
+    ({"holidays": pa.array([0, -800_000], pa.date32())}, ValueError,
+     "holidays[1]: date out of range (years 1 to 9999)"),
     ({"period_start": JAN[16]}, ValueError, "period_start (2024-01-16) must not be after as_of"),
     ({"roll_from": "2024-01-16"}, ValueError, "roll_from (2024-01-16) must not be after as_of"),
     ({"holidays": [JAN[1], None]}, ValueError, "holidays[1]: date is null"),
@@ -438,10 +454,16 @@ def test_bad_arguments(impl, kw, exc, fragment):
     raises(exc, derive(impl, loans, payments, as_of, **kw), fragment)
 
 
-def test_as_of_too_early_for_the_default_roll_from(impl):
+def test_as_of_too_early_for_the_default_roll_from_names_as_of(impl):
+    # The message used to blame roll_from, which the caller never passed.
     loans, payments = three_loans()
-    raises(ValueError, derive(impl, loans, payments, datetime.date(1, 1, 5)),
-           "roll_from: date out of range")
+    for as_of in (datetime.date(1, 1, 5), "0001-01-01", datetime.date(1, 1, 30)):
+        msg = raises(ValueError, derive(impl, loans, payments, as_of),
+                     "the default roll_from, as_of - 30 days, falls before 0001-01-01")
+        assert msg.startswith(f"as_of ({as_of}) is too early")
+    impl.derive_snapshot(loans, payments, datetime.date(1, 1, 31))  # roll_from = 0001-01-01
+    impl.derive_snapshot(loans, payments, datetime.date(1, 1, 5),
+                         roll_from=datetime.date(1, 1, 1))
 
 
 def test_unsupported_input(impl):
@@ -456,3 +478,157 @@ def test_bad_by_is_reported_before_deriving(impl):
                                                           by=["a", "a"]), "duplicate key column")
     raises(ValueError, lambda: impl.officer_metrics_as_of(loans, payments, JAN[15], by="nope"),
            "column 'nope' not found in input")
+
+
+# ------------------------------------------------------------------------------------------
+# issue 10 item 8: engine and reference raise the same, naming the argument / table / column
+# ------------------------------------------------------------------------------------------
+
+def same_error(engine, reference, call, exc, *fragments) -> str:
+    """``call(impl)`` raises ``exc`` with the same message on both implementations."""
+    messages = {raises(exc, partial(call, impl), *fragments) for impl in (engine, reference)}
+    assert len(messages) == 1, messages
+    return messages.pop()
+
+
+def with_zone(table: pa.Table, name: str, tz: str) -> pa.Table:
+    i = table.schema.get_field_index(name)
+    days = table.column(name).cast(pa.int32()).to_numpy(zero_copy_only=False)
+    seconds = pa.array(days.astype(np.int64) * 86_400 + 43_200, pa.int64())
+    return table.set_column(i, name, seconds.cast(pa.timestamp("s", tz=tz)))
+
+
+@pytest.mark.parametrize("tz", ["+25:00", "-24:00", "+23:60", "Mars/Olympus", "+05"])
+@pytest.mark.parametrize("table,name", [("loans", "disbursement_date"),
+                                        ("repayments", "payment_date")])
+def test_impossible_time_zone_names_table_and_column(engine, reference, tz, table, name):
+    # Used to be ArrowInvalid naming no column (engine) and a bare ValueError or
+    # ZoneInfoNotFoundError (reference).
+    loans, payments = three_loans()
+    tables = {"loans": loans, "repayments": payments}
+    tables[table] = with_zone(tables[table], name, tz)
+    msg = same_error(engine, reference,
+                     lambda impl: impl.derive_snapshot(tables["loans"], tables["repayments"],
+                                                       JAN[15]),
+                     ValueError, f"column '{name}' of {table} has Arrow type timestamp[s, tz={tz}]")
+    assert "expected an IANA time zone name or an offset from -23:59 to +23:59" in msg
+
+
+@pytest.mark.parametrize("tz", ["+23:59", "-23:59", "+0530", "-0800", "Asia/Kolkata", "UTC"])
+def test_valid_time_zones_engine_equals_reference(engine, reference, tz):
+    # "+0530" is accepted by Arrow; the reference used to refuse it
+    loans, payments = three_loans()
+    loans, payments = with_zone(loans, "disbursement_date", tz), with_zone(
+        payments, "payment_date", tz)
+    S.assert_tables_identical(engine.derive_snapshot(loans, payments, JAN[15]),
+                              reference.derive_snapshot(loans, payments, JAN[15]))
+
+
+@pytest.mark.parametrize("which", ["loans", "repayments"])
+def test_non_table_input_same_error_in_engine_and_reference(engine, reference, which):
+    loans, payments = three_loans()
+    for bad in (pa.array([1, 2]), pd.Series(["a"]), pa.chunked_array([[1.5]])):
+        args = {"loans": loans, "repayments": payments, which: bad}
+        same_error(engine, reference,
+                   lambda impl, args=args: impl.derive_snapshot(args["loans"],
+                                                                args["repayments"], JAN[15]),
+                   TypeError, "expected a table-like Arrow input (a struct / record batch), "
+                   "got Arrow type ")
+
+
+def _failing_reader(table: pa.Table) -> pa.RecordBatchReader:
+    def batches():
+        yield from table.to_batches(max_chunksize=1)
+        raise RuntimeError("producer broke midway")
+    return pa.RecordBatchReader.from_batches(table.schema, batches())
+
+
+@pytest.mark.parametrize("which", ["loans", "repayments"])
+def test_producer_failing_midway_is_wrapped_with_its_cause(impl, which):
+    # officer_metrics wrapped it in ValueError, derive_snapshot re-raised it bare.
+    loans, payments = three_loans()
+    args = {"loans": loans, "repayments": payments}
+    args[which] = _failing_reader(args[which])
+    with pytest.raises(ValueError) as info:
+        impl.officer_metrics_as_of(args["loans"], args["repayments"], JAN[15])
+    assert type(info.value) is ValueError
+    assert str(info.value) == "the Arrow stream failed: producer broke midway"
+    cause = info.value.__cause__
+    assert type(cause) is RuntimeError and str(cause) == "producer broke midway"
+
+
+def test_str_subclass_names_in_derive(impl):
+    loans, payments = three_loans()
+    loans = loans.rename_columns({"officer_id": "branch_np7", "loan_id": "id_np7"})
+    payments = payments.rename_columns({"loan_id": "id_np7"})
+    by, loan_id = list(np.array(["branch_np7", "id_np7"]))
+    want = impl.officer_metrics_as_of(loans, payments, JAN[15], by="branch_np7",
+                                      columns={"loan_id": "id_np7"})
+    got = impl.officer_metrics_as_of(loans, payments, JAN[15], by=[by],
+                                     columns={np.str_("loan_id"): loan_id})
+    S.assert_tables_identical(got, want)
+    assert type(got.schema.names[0]) is str
+
+
+# ------------------------------------------------------------------------------------------
+# issue 10 item 9: arrays of holidays are converted whole, with the same result
+# ------------------------------------------------------------------------------------------
+
+def _holiday_forms():
+    """The same holidays (weekdays and weekend days, repeated, unsorted, one before 1970 at
+    23:00 so flooring matters) in every array form, and as ``datetime.date`` objects."""
+    stamps = np.array(["2024-01-10T09:30", "2024-01-03T23:59", "2024-01-06T00:00",
+                       "2024-01-10T00:00", "1969-12-31T23:00", "2024-01-12T12:00"],
+                      "datetime64[m]")
+    dates = [datetime.date.fromisoformat(str(d)) for d in stamps.astype("datetime64[D]")]
+    zoned = pa.array(stamps.astype("datetime64[s]").astype(np.int64) + 5 * 3600,
+                     pa.int64()).cast(pa.timestamp("s", tz="-05:00"))  # same local dates
+    forms = {
+        "datetime64[m]": stamps, "datetime64[D]": stamps.astype("datetime64[D]"),
+        "datetime64[ns]": stamps.astype("datetime64[ns]"),
+        "DatetimeIndex": pd.DatetimeIndex(stamps.astype("datetime64[ns]")),
+        "Series": pd.Series(stamps.astype("datetime64[ns]")),
+        "date32": pa.array(dates, pa.date32()), "date64": pa.array(dates, pa.date64()),
+        "timestamp": pa.array(stamps.astype("datetime64[ms]")), "zoned timestamp": zoned,
+        "chunked": pa.chunked_array([pa.array(dates[:2], pa.date32()),
+                                     pa.array(dates[2:], pa.date32())]),
+    }
+    return dates, forms
+
+
+def test_holiday_arrays_equal_date_objects(impl):
+    from metriccore._args import check_holidays
+
+    dates, forms = _holiday_forms()
+    want_days = check_holidays(dates)
+    assert len(want_days) == 5  # two repeats of 2024-01-10 after flooring
+    loans, payments = book([{"loan_id": 1}], [])
+    want = impl.derive_snapshot(loans, payments, JAN[15], holidays=dates)
+    # the holidays matter here: Jan 3, 10 and 12 are weekdays before as_of
+    assert want.column("current_dpd").to_pylist() != impl.derive_snapshot(
+        loans, payments, JAN[15]).column("current_dpd").to_pylist()
+    for name, holidays in forms.items():
+        assert check_holidays(holidays) == want_days, name
+        assert check_holidays(holidays) == check_holidays(list(holidays)), name  # per element
+        S.assert_tables_identical(
+            impl.derive_snapshot(loans, payments, JAN[15], holidays=holidays), want, name)
+
+
+@pytest.mark.parametrize("holidays", [
+    np.array(["2024-01-02", "NaT", "NaT"], "datetime64[s]"),
+    pd.DatetimeIndex(["2024-01-02", None]),
+    pa.array([JAN[2], None, JAN[3]], pa.date32()),
+    pa.chunked_array([[JAN[2]], [JAN[3], None]], pa.date32()),
+    np.array(["2024-01-02", "-0001-01-01"], "datetime64[D]"),
+    np.array(["2024-01-02", "10000-01-01"], "datetime64[D]"),
+    pa.array([0, 2_932_897], pa.date32()),
+], ids=lambda h: f"{type(h).__name__}-{h.dtype if hasattr(h, 'dtype') else h.type}")
+def test_holiday_array_errors_equal_element_errors(holidays):
+    from metriccore._args import check_holidays
+
+    with pytest.raises(ValueError) as whole:
+        check_holidays(holidays)
+    with pytest.raises(ValueError) as each:
+        check_holidays(list(holidays))
+    assert str(whole.value) == str(each.value)
+    assert str(whole.value).startswith("holidays[")

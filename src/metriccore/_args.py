@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import re
 import sys
+import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -31,6 +32,10 @@ UNSUPPORTED_INPUT = (
     "RecordBatchReader, a pandas DataFrame, or an object with __arrow_c_stream__ or "
     "__arrow_c_array__")
 
+#: A non-table input (a pyarrow Array, a pandas Series): the compiled core's message.
+NOT_A_TABLE = "expected a table-like Arrow input (a struct / record batch), got Arrow type {}"
+#: pyarrow's import of a non-struct schema as a record batch: the type is in the message.
+_NON_STRUCT = re.compile(r"ArrowSchema describes non-struct type (.+)$", re.DOTALL)
 
 _DEFAULT_CONFIG = MetricConfig()
 
@@ -55,16 +60,25 @@ def check_threads(threads: object) -> int | None:
     return threads
 
 
+def _plain_str(name: str) -> str:
+    """``name`` as a plain ``str``: a subclass (``numpy.str_``, from ``list(np.array([...]))``)
+    is accepted and copied, so that every later use (the compiled core, the output schema)
+    sees exactly ``str``."""
+    return name if type(name) is str else str.__str__(name)
+
+
 def check_by(by: object) -> list[str]:
-    """The key column names of ``by`` (one name or a sequence of distinct names)."""
+    """The key column names of ``by`` (one name or a sequence of distinct names), as plain
+    ``str`` (a ``str`` subclass such as ``numpy.str_`` is accepted)."""
     if isinstance(by, str):
-        return [by]
+        return [_plain_str(by)]
     if not isinstance(by, Sequence) or isinstance(by, (bytes, bytearray)):
         raise TypeError(f"by must be a str or a sequence of str, got {type(by).__name__}")
     names = list(by)
-    for name in names:
+    for i, name in enumerate(names):
         if not isinstance(name, str):
             raise TypeError(f"by must contain only str, got {type(name).__name__}")
+        names[i] = _plain_str(name)
     for i, name in enumerate(names):
         if name in names[:i]:
             raise ValueError(f"duplicate key column {name!r} in by")
@@ -75,7 +89,8 @@ def check_by(by: object) -> list[str]:
 
 def _role_mapping(columns: object, roles: Sequence[str]) -> dict[str, str]:
     """Map every role in ``roles`` to the column playing it: ``columns`` overrides the
-    default name (the role itself); an unknown role or a non-str name is an error."""
+    default name (the role itself); an unknown role or a non-str name is an error. Names
+    that are ``str`` subclasses come back as plain ``str``."""
     names = {role: role for role in roles}
     if columns is None:
         return names
@@ -87,7 +102,7 @@ def _role_mapping(columns: object, roles: Sequence[str]) -> dict[str, str]:
                              + ", ".join(roles))
         if not isinstance(name, str):
             raise TypeError(f"columns[{role!r}] must be a str, got {type(name).__name__}")
-        names[role] = name
+        names[role] = _plain_str(name)
     return names
 
 
@@ -122,21 +137,51 @@ def as_table(data: object) -> pa.Table:
     A pandas DataFrame is converted with ``pyarrow.Table.from_pandas(..., preserve_index=False)``;
     anything else must be a pyarrow Table, RecordBatch or RecordBatchReader, or export
     ``__arrow_c_stream__`` / ``__arrow_c_array__`` (polars, DuckDB, ...).
+
+    Errors are the compiled core's: a non-table input (a pyarrow Array, a pandas Series)
+    raises ``TypeError`` naming its Arrow type; a stream whose producer fails midway raises
+    ``ValueError("the Arrow stream failed: ...")`` with the producer's exception as its cause.
     """
     if isinstance(data, pa.Table):
         return data
     if isinstance(data, pa.RecordBatch):
         return pa.Table.from_batches([data])
     if isinstance(data, pa.RecordBatchReader):
-        return data.read_all()
+        return _read_stream(data.read_all)
     pandas = sys.modules.get("pandas")  # a DataFrame can only exist if pandas is imported
     if pandas is not None and isinstance(data, pandas.DataFrame):
         return pa.Table.from_pandas(data, preserve_index=False)
     if hasattr(data, "__arrow_c_stream__"):
-        return pa.RecordBatchReader.from_stream(data).read_all()
+        return _read_stream(lambda: pa.RecordBatchReader.from_stream(data).read_all())
     if hasattr(data, "__arrow_c_array__"):
-        return pa.Table.from_batches([pa.record_batch(data)])
+        try:
+            batch = pa.record_batch(data)
+        except pa.ArrowInvalid as exc:
+            _raise_if_not_a_table(exc)
+            raise
+        return pa.Table.from_batches([batch])
     raise TypeError(UNSUPPORTED_INPUT.format(type(data).__name__))
+
+
+def _raise_if_not_a_table(exc: Exception) -> None:
+    """The compiled core's TypeError when pyarrow refused ``exc``'s input as non-struct."""
+    match = _NON_STRUCT.search(str(exc))
+    if match is not None:
+        raise TypeError(NOT_A_TABLE.format(match.group(1))) from exc
+
+
+def _read_stream(read: Any) -> pa.Table:
+    """``read()`` (the whole stream as a table), a failure of the producer as the compiled
+    core reports it: ``ValueError("the Arrow stream failed: ...")``, the cause chained."""
+    try:
+        table: pa.Table = read()
+    except MemoryError:
+        raise
+    except Exception as exc:
+        if isinstance(exc, pa.ArrowInvalid):
+            _raise_if_not_a_table(exc)
+        raise ValueError(f"the Arrow stream failed: {exc}") from exc
+    return table
 
 
 # ---------------------------------------------------------------------------------------
@@ -182,6 +227,9 @@ def check_date(name: str, value: Any) -> int:
     pyarrow date, timestamp or string scalars (a timestamp with a time zone gives its local
     date, as pyarrow's cast to date32 does).
     """
+    pandas = sys.modules.get("pandas")  # pandas.NaT is a datetime that has no date
+    if pandas is not None and value is pandas.NaT:
+        raise ValueError(f"{name}: date is NaT")
     if isinstance(value, datetime.datetime):
         value = value.date()
     if isinstance(value, datetime.date):
@@ -209,19 +257,115 @@ def check_date(name: str, value: Any) -> int:
                     f"numpy.datetime64 or a pyarrow date scalar), got {type(value).__name__}")
 
 
+def _datetime64_days(values: Any) -> list[int] | None:
+    """The distinct day numbers of a numpy ``datetime64`` array, sorted, computed with
+    numpy's casts (the per-element path of :func:`check_date`, vectorised: floored to the
+    day); None when ``values`` is not one."""
+    numpy = sys.modules.get("numpy")
+    if (numpy is None or not isinstance(values, numpy.ndarray) or values.dtype.kind != "M"
+            or values.ndim != 1):
+        return None
+    nat = numpy.isnat(values)
+    if nat.any():
+        raise ValueError(f"holidays[{int(numpy.argmax(nat))}]: date is NaT")
+    days = values.astype("datetime64[D]").astype(numpy.int64)
+    return _checked_days(numpy, days)
+
+
+def _checked_days(numpy: Any, days: Any) -> list[int]:
+    """The distinct values of the int64 array ``days``, sorted; the first one outside
+    years 1 to 9999 is an error naming its position."""
+    bad = (days < MIN_DAY) | (days > MAX_DAY)
+    if bad.any():
+        raise ValueError(f"holidays[{int(numpy.argmax(bad))}]: date out of range "
+                         "(years 1 to 9999)")
+    if not len(days):
+        return []
+    # sort, then drop repeats (numpy.unique is many times slower on a million dates)
+    days = numpy.sort(days)
+    distinct: list[int] = days[numpy.concatenate(([True], days[1:] != days[:-1]))].tolist()
+    return distinct
+
+
+def _vectorised_holidays(holidays: object) -> list[int] | None:
+    """:func:`check_holidays` of a whole array of dates at once, for the array types that
+    hold them natively: numpy ``datetime64`` arrays, pandas ``DatetimeIndex`` / Series of
+    ``datetime64`` (time-zone naive), pyarrow date and timestamp arrays (a zoned timestamp
+    gives its local date, as pyarrow's cast to date32 does). None for anything else."""
+    if isinstance(holidays, (pa.Array, pa.ChunkedArray)):
+        t = holidays.type
+        if not (pa.types.is_date(t) or pa.types.is_timestamp(t)):
+            return None
+        if holidays.null_count:
+            first = holidays.is_null().index(True).as_py()
+            raise ValueError(f"holidays[{first}]: date is null")
+        import numpy
+
+        days = holidays.cast(pa.date32()).cast(pa.int32())
+        return _checked_days(numpy, days.to_numpy().astype(numpy.int64))
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(holidays, (pandas.Index, pandas.Series)):
+        numpy = sys.modules["numpy"]  # pandas imports numpy
+        if not (isinstance(holidays.dtype, numpy.dtype) and holidays.dtype.kind == "M"):
+            return None  # object, string, zoned: element by element
+        holidays = holidays.to_numpy()
+    return _datetime64_days(holidays)
+
+
 def check_holidays(holidays: object) -> list[int]:
-    """The distinct day numbers of ``holidays`` (None or an iterable of dates), sorted."""
+    """The distinct day numbers of ``holidays`` (None or an iterable of dates), sorted.
+
+    Arrays of dates (numpy ``datetime64``, pandas ``DatetimeIndex``, pyarrow date or
+    timestamp arrays) are converted whole, with the same result and errors as element by
+    element."""
     if holidays is None:
         return []
     if isinstance(holidays, (str, bytes)) or not isinstance(holidays, Iterable):
         raise TypeError("holidays must be None or an iterable of dates, got "
                         f"{type(holidays).__name__}")
+    vectorised = _vectorised_holidays(holidays)
+    if vectorised is not None:
+        return vectorised
     days = set()
     for i, value in enumerate(holidays):
         if value is None:
             raise ValueError(f"holidays[{i}]: date is null")
         days.add(check_date(f"holidays[{i}]", value))
     return sorted(days)
+
+
+#: A fixed-offset time zone as Arrow writes it: ``+HH:MM`` or ``+HHMM``.
+_OFFSET = re.compile(r"([+-])([0-9]{2}):?([0-9]{2})")
+
+
+def time_zone(name: str) -> datetime.tzinfo:
+    """The time zone of an Arrow timestamp type: a fixed offset ``+HH:MM`` / ``+HHMM``
+    (hours 00-23, minutes 00-59, as Arrow accepts them) or an IANA name.
+
+    Raises ValueError for anything else (``+25:00``, an unknown name)."""
+    m = _OFFSET.fullmatch(name)
+    if m:
+        hours, minutes = int(m.group(2)), int(m.group(3))
+        if hours > 23 or minutes > 59:
+            raise ValueError(f"impossible UTC offset {name!r}")
+        delta = datetime.timedelta(hours=hours, minutes=minutes)
+        return datetime.timezone(-delta if m.group(1) == "-" else delta)
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def check_time_zone(column: str, source: str, t: pa.DataType) -> None:
+    """ValueError naming the column and its table unless a zoned timestamp type ``t`` has
+    a time zone :func:`time_zone` knows."""
+    if pa.types.is_timestamp(t) and t.tz:
+        try:
+            time_zone(t.tz)
+        except ValueError as exc:
+            raise ValueError(f"column '{column}' of {source} has Arrow type {t}: {exc}; "
+                             "expected an IANA time zone name or an offset from -23:59 to "
+                             "+23:59") from None
 
 
 def check_derive_dates(as_of: object, period_start: object,
@@ -234,7 +378,10 @@ def check_derive_dates(as_of: object, period_start: object,
     else:
         p = check_date("period_start", period_start)
     if roll_from is None:
-        r = _checked_day("roll_from", a - 30)
+        r = a - 30
+        if r < MIN_DAY:  # name the argument the caller passed, not the defaulted one
+            raise ValueError(f"as_of ({day_to_date(a)}) is too early: the default roll_from, "
+                             "as_of - 30 days, falls before 0001-01-01; pass roll_from")
     else:
         r = check_date("roll_from", roll_from)
     if p > a:
@@ -351,7 +498,8 @@ def plan_derivation(loans: pa.Schema, repayments: pa.Schema,
     """Find and type-check the §5 input columns, before any row is read.
 
     Order of checks: missing columns (loans roles, then repayments roles, each in role
-    order), then types (same order), then the id types of the two tables against each
+    order), then types (same order), then the time zones of zoned timestamps (same
+    order), then the id types of the two tables against each
     other, then name clashes between the loans columns kept and the derived columns.
     """
     loan_columns = {role: roles[role] for role in LOAN_ROLES}
@@ -374,6 +522,10 @@ def plan_derivation(loans: pa.Schema, repayments: pa.Schema,
                                    ("repayments", repayment_columns, repayment_types)):
         for role, t in types.items():
             check_type(columns[role], str(t), *derive_type_ok(role, t), source=source)
+    for source, columns, types in (("loans", loan_columns, loan_types),
+                                   ("repayments", repayment_columns, repayment_types)):
+        for role, t in types.items():
+            check_time_zone(columns[role], source, t)
     family = id_family(loan_types["loan_id"])
     if id_family(repayment_types["loan_id"]) != family:
         kind = "an integer type" if family == "int" else "a string type"

@@ -1,4 +1,4 @@
-"""Configuration of the metric computation (METRICS.md §2-§4 thresholds)."""
+"""Configuration of the metric computation (docs/metrics.md §3-§5 thresholds)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,12 @@ from numbers import Rational
 __all__ = ["MetricConfig"]
 
 _Number = int | float | Decimal | Fraction
+
+#: Range of the integer thresholds (``par_days``, ``dqi_*``, ``risk_*``): the compiled core
+#: compares them with int64 day counts and scores (docs/metrics.md §3, §5), so they must
+#: be int64 values; the reference checks the same fields here, so both reject alike.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
 
 #: Largest supported ``money_scale``: 10**9 is still exact in float64 and leaves
 #: room for realistic amounts in int64 minor units.
@@ -36,7 +42,13 @@ def _floor_minor(value: _Number, scale: int) -> int:
 
 def _real(name: str, value: object) -> float:
     _exact(name, value)
-    return float(value)  # type: ignore[arg-type]
+    try:
+        as_float = float(value)  # type: ignore[arg-type]
+    except OverflowError:  # an int or Fraction beyond the float range
+        as_float = math.inf
+    if not math.isfinite(as_float):
+        raise ValueError(f"MetricConfig.{name} must be finite as a float64, got {value!r}")
+    return as_float
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,7 @@ class MetricConfig:
     ----------
     par_days : int, default 15
         A loan is *at risk* (counts in ``par_balance``) when ``current_dpd >= par_days``.
+        1 to 2**63 - 1.
     active_threshold : int, float, Decimal or Fraction, default 2000
         A loan is *active* when ``outstanding_balance`` is strictly greater than this many
         currency units. The comparison is exact in minor units.
@@ -54,6 +67,7 @@ class MetricConfig:
         Decimal places of the minor unit (2: cents/kobo). Money is summed exactly as
         integers of ``10**-money_scale`` currency units. 0 to 9.
     fimr_green, fimr_watch : float
+        (these and the other float thresholds: any real number finite as a float64)
         FIMR band: green when ``fimr <= fimr_green``, watch when ``<= fimr_watch``, else flag.
     slippage_green, slippage_watch : float
         Slippage band, same shape as FIMR.
@@ -63,6 +77,7 @@ class MetricConfig:
         AYR band: green when ``ayr >= ayr_green``, watch when ``>= ayr_watch``, else flag.
     dqi_green, dqi_watch : int
         DQI band on the integer DQI: green when ``>= dqi_green``, watch when ``>= dqi_watch``.
+        Within int64 (-2**63 to 2**63 - 1), as are the risk thresholds.
     risk_green, risk_watch, risk_amber : int
         Risk band on the integer risk score: green ``>= risk_green``, watch ``>= risk_watch``,
         amber ``>= risk_amber``, else red.
@@ -70,8 +85,8 @@ class MetricConfig:
     Raises
     ------
     TypeError, ValueError
-        On construction, when a value has the wrong type, is not finite, or the thresholds
-        of a band are out of order.
+        On construction, when a value has the wrong type, is not finite, is out of its range
+        (the message names the field), or the thresholds of a band are out of order.
     """
 
     par_days: int = 15
@@ -101,8 +116,14 @@ class MetricConfig:
             raise ValueError(
                 f"MetricConfig.money_scale must be between 0 and {MAX_MONEY_SCALE}, "
                 f"got {self.money_scale}")
-        if self.par_days < 1:
-            raise ValueError(f"MetricConfig.par_days must be >= 1, got {self.par_days}")
+        if not 1 <= self.par_days <= INT64_MAX:
+            raise ValueError(f"MetricConfig.par_days must be between 1 and 2**63 - 1, "
+                             f"got {self.par_days}")
+        for name in ("dqi_green", "dqi_watch", "risk_green", "risk_watch", "risk_amber"):
+            value = getattr(self, name)
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise ValueError(f"MetricConfig.{name} must be between -2**63 and 2**63 - 1, "
+                                 f"got {value}")
         threshold = _exact("active_threshold", self.active_threshold)
         if not -(2**63) <= math.floor(threshold * 10**self.money_scale) < 2**63:
             raise ValueError("MetricConfig.active_threshold does not fit int64 minor units")

@@ -5,7 +5,7 @@ date, with the compiled kernels of ``_derive.pyx``; and the officer metrics of t
 from __future__ import annotations
 
 from functools import partial
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -99,22 +99,29 @@ def _spec(arr: pa.Array) -> D.ColumnSpec:
     return (kind, width, signed, scale, per_day, arr.offset, len(arr), validity, values, chars)
 
 
-def _columns(table: pa.Table, columns: dict[str, str], roles: Sequence[str],
+def _columns(table: pa.Table, source: str, columns: dict[str, str], roles: Sequence[str],
              keep: list[pa.Array]) -> list[D.ColumnSpec | None]:
     specs: list[D.ColumnSpec | None] = []
     for role in roles:
         if role not in columns:
             specs.append(None)
             continue
-        arr = _normalise(_one_array(table.column(columns[role])))
+        column = table.column(columns[role])
+        try:
+            arr = _normalise(_one_array(column))
+        except pa.ArrowInvalid as exc:
+            # a time zone plan_derivation accepted (zoneinfo knows it) that Arrow does not
+            raise ValueError(f"column '{columns[role]}' of {source} has Arrow type "
+                             f"{column.type}: {exc}") from exc
         keep.append(arr)
         specs.append(_spec(arr))
     return specs
 
 
-def _weekday_holidays(days: Iterable[int]) -> np.ndarray:
+def _weekday_holidays(days: list[int]) -> np.ndarray:
     """The holidays that fall on Monday-Friday (1970-01-01, day 0, was a Thursday)."""
-    return np.array([d for d in days if (d + 3) % 7 < 5], dtype=np.int32)
+    array = np.asarray(days, dtype=np.int64)
+    return array[(array + 3) % 7 < 5].astype(np.int32)
 
 
 # ----------------------------------------------------------------------------------------
@@ -259,8 +266,9 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
 
     keep: list[pa.Array] = []  # the arrays whose buffers the kernels read
     scale = cfg.money_scale
-    job = D.Derivation(_columns(loans_t, plan.loan_columns, LOAN_ROLES, keep),
-                       _columns(repayments_t, plan.repayment_columns, REPAYMENT_ROLES, keep),
+    job = D.Derivation(_columns(loans_t, "loans", plan.loan_columns, LOAN_ROLES, keep),
+                       _columns(repayments_t, "repayments", plan.repayment_columns,
+                                REPAYMENT_ROLES, keep),
                        n_loans, n_rep, (10**scale, scale, as_of_day, period_day, roll_day),
                        holiday_days)
 

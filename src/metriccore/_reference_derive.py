@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import datetime
 import math
-import re
-import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +27,7 @@ import pyarrow as pa
 from ._args import (EPOCH_ORDINAL, LOAN_TOTALS, MAX_DAY, MIN_DAY, DerivePlan, as_table,
                     cell_name, check_by, check_config, check_derive_columns,
                     check_derive_dates, check_holidays, check_threads, derive_error,
-                    keep_rows, parse_iso_date, plan_derivation)
+                    keep_rows, parse_iso_date, plan_derivation, time_zone)
 from ._config import MetricConfig
 from ._schema import SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY, snapshot_schema
 from .reference import (_BadValue, decimal_to_minor, fits_int64, float_to_minor,
@@ -115,18 +113,6 @@ def _money_converter(t: pa.DataType, scale: int) -> Callable[[Any], int]:
 
 
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-_OFFSET = re.compile(r"([+-])([0-9]{2}):([0-9]{2})")
-
-
-def _zone(name: str) -> datetime.tzinfo:
-    """A time zone named as Arrow names them: an IANA name or a fixed offset ``+HH:MM``."""
-    m = _OFFSET.fullmatch(name)
-    if m:
-        delta = datetime.timedelta(hours=int(m.group(2)), minutes=int(m.group(3)))
-        return datetime.timezone(-delta if m.group(1) == "-" else delta)
-    return zoneinfo.ZoneInfo(name)
-
-
 def _checked_day(day: int) -> int:
     if not MIN_DAY <= day <= MAX_DAY:
         raise _Bad("date_range")
@@ -147,7 +133,7 @@ def _date_values(column: pa.ChunkedArray) -> tuple[list[Any], Callable[[Any], in
         if t.tz is None:
             return (column.cast(pa.int64()).to_pylist(),
                     lambda v: _checked_day(v // per_second // 86_400))
-        zone = _zone(t.tz)
+        zone = time_zone(t.tz)  # checked by plan_derivation
         epoch = datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
 
         def local_day(v: int) -> int:

@@ -43,10 +43,11 @@ class Crew:
     """The pool workers of one call.
 
     ``start`` submits workers; each runs only if the crew has not been stopped when it
-    begins, and the crew counts the ones running; a worker that raises stops the crew. ``results`` waits for their return
-    values (re-raising a worker's exception). ``stop`` (on any exception leaving the call)
-    makes workers that have not begun return at once, waits until every running one has
-    returned, whatever interrupts arrive meanwhile, and only then lets the call unwind.
+    begins, and the crew counts the ones running; a worker that raises stops the crew.
+    ``results`` waits for their return values (re-raising a worker's exception). ``stop``
+    (on any exception leaving the call) makes workers that have not begun return at once,
+    waits until every running one has returned, whatever interrupts arrive meanwhile, and
+    only then lets the call unwind.
     """
 
     def __init__(self) -> None:
