@@ -32,20 +32,19 @@ import sys
 import time
 import traceback
 from ctypes import POINTER, c_int32, c_int64
-from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import pyarrow as pa  # noqa: E402
-from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import pyarrow as pa
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
 
-import producers as P  # noqa: E402
-import strategies as S  # noqa: E402
+import producers as P
+import strategies as S
 
-import metriccore  # noqa: E402
-import metriccore.reference as reference  # noqa: E402
-from metriccore._schema import INPUT_COLUMNS  # noqa: E402
+import metriccore
+import metriccore.reference as reference
+from metriccore._schema import INPUT_COLUMNS
 
 KEY_TYPES = S.KEY_TYPES + (
     pa.dictionary(pa.int8(), pa.string_view()), pa.dictionary(pa.int64(), pa.large_string()),
@@ -561,7 +560,7 @@ def check(case, route, batches, m, fn) -> str | None:
         if m.expect in ("error", "lenient"):
             return None
         return f"raised {type(exc).__name__}: {exc} (expected the reference's result)"
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         return (f"raised {type(exc).__name__}: {exc} (only ValueError / TypeError allowed)\n"
                 + traceback.format_exc())
     finally:
