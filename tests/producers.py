@@ -76,8 +76,10 @@ _LIVE: dict[int, _Export] = {}
 
 
 def forget_streams() -> None:
-    """Free every stream exported so far. Only when none of their capsules is alive."""
+    """Free every stream (and mirror) exported so far. Only when none of their capsules is
+    alive."""
     _LIVE.clear()
+    forget_mirrors()
 
 
 class Fail:
@@ -107,14 +109,15 @@ class Item:
 class RawStream:
     """An ``__arrow_c_stream__`` producer implemented with ctypes.
 
-    ``schema`` is what ``get_schema`` exports (or a :class:`Fail`); ``items`` are what the
-    successive ``get_next`` calls produce: :class:`Item`, ``pa.RecordBatch`` or
-    :class:`Fail`; after the last one the stream ends. ``last_error=False`` leaves the
-    ``get_last_error`` callback NULL; ``released=True`` hands out an already released stream;
-    ``schema_patch(ArrowSchema)`` is applied to the schema ``get_schema`` exports.
+    ``schema`` is what ``get_schema`` exports (or a :class:`Fail`, or a
+    :class:`MutatedSchema`); ``items`` are what the successive ``get_next`` calls produce:
+    :class:`Item`, :class:`Mutated`, ``pa.RecordBatch`` or :class:`Fail`; after the last one
+    the stream ends. ``last_error=False`` leaves the ``get_last_error`` callback NULL;
+    ``released=True`` hands out an already released stream; ``schema_patch(ArrowSchema)`` is
+    applied to the schema ``get_schema`` exports.
     """
 
-    def __init__(self, schema: pa.Schema | Fail, items: Iterable[Any], *,
+    def __init__(self, schema: pa.Schema | Fail | MutatedSchema, items: Iterable[Any], *,
                  last_error: bool = True, null_message: bool = False, released: bool = False,
                  schema_patch: Callable[[ArrowSchema], None] | None = None):
         self.schema = schema
@@ -165,6 +168,9 @@ class _Export:
         try:
             if isinstance(self.p.schema, Fail):
                 return self._fail(self.p.schema)
+            if isinstance(self.p.schema, MutatedSchema):
+                self.p.schema.export(out)
+                return 0
             self.p.schema._export_to_c(out)
             if self.p.schema_patch is not None:
                 self.p.schema_patch(ArrowSchema.from_address(out))
@@ -182,6 +188,10 @@ class _Export:
             self.pos += 1
             if isinstance(item, Fail):
                 return self._fail(item)
+            if isinstance(item, Mutated):
+                item.export(out)
+                self.p.exported += 1
+                return 0
             if isinstance(item, pa.RecordBatch):
                 item = Item(item)
             item.batch._export_to_c(out)
@@ -433,3 +443,167 @@ class GeneratorStream:
     def __arrow_c_stream__(self, requested_schema=None):
         reader = pa.RecordBatchReader.from_batches(self.schema, self.make())
         return reader.__arrow_c_stream__(requested_schema)
+
+
+# ------------------------------------------------------------------------------------------
+# mirrored structs: every field of every exported struct may be mutated (the structure fuzzer)
+# ------------------------------------------------------------------------------------------
+#
+# ``_export_to_c`` gives structs whose release callbacks walk their own ``children``,
+# ``n_children`` and ``dictionary`` (pyarrow's do), so patching those fields in place would
+# break the release. A *mirror* is a copy of an exported tree in ctypes memory owned here:
+# the same buffers (borrowed from the export, the "keeper", which stays intact), but its own
+# buffer-pointer arrays (with spare NULL slots), children arrays, structs and strings. Any
+# field of a mirror may be changed; its release callbacks only mark it released (and the
+# root's releases the keeper). Everything stays allocated until forget_streams(), which also
+# releases the keepers that no consumer released.
+
+_MIRRORS: list[Any] = []     # (keeper, [ctypes objects]) of every mirror; see forget_streams
+_SPARE = 4                   # NULL slots after the real buffers / children of a mirror
+
+
+def _release_fn(addr: int | None) -> Callable[[int], None]:
+    return _RELEASE(addr)  # type: ignore[no-any-return]
+
+
+class _Mirror:
+    """A mutable ctypes copy of an exported ArrowArray or ArrowSchema tree."""
+
+    def __init__(self, struct_type: type, export: Callable[[int], None]):
+        self.struct_type = struct_type
+        self.keeper = struct_type()
+        export(ctypes.addressof(self.keeper))
+        self.objs: list[Any] = []
+        self.released = False
+        self.cb_root = _RELEASE(self._release_root)
+        self.cb_child = _RELEASE(self._release_child)
+        self.nodes: list[Any] = []        # every mirrored struct, root first
+        self.root = self._copy(self.keeper, root=True)
+        _MIRRORS.append(self)
+
+    def _copy(self, src: Any, root: bool = False) -> Any:
+        dst = self.struct_type()
+        ctypes.memmove(ctypes.addressof(dst), ctypes.addressof(src), ctypes.sizeof(dst))
+        self.objs.append(dst)
+        self.nodes.append(dst)
+        is_array = self.struct_type is ArrowArray
+        if is_array and src.n_buffers > 0 and src.buffers:
+            bufs = (c_void_p * (src.n_buffers + _SPARE))()
+            for i in range(src.n_buffers):
+                bufs[i] = src.buffers[i]
+            self.objs.append(bufs)
+            dst.buffers = ctypes.cast(bufs, POINTER(c_void_p))
+        ptr_t = POINTER(self.struct_type)
+        if src.n_children > 0 and src.children:
+            kids = (ptr_t * (src.n_children + _SPARE))()
+            for i in range(src.n_children):
+                kids[i] = ctypes.pointer(self._copy(src.children[i].contents))
+            self.objs.append(kids)
+            dst.children = ctypes.cast(kids, POINTER(ptr_t))
+        if src.dictionary:
+            dst.dictionary = ctypes.pointer(self._copy(src.dictionary.contents))
+        dst.release = ctypes.cast(self.cb_root if root else self.cb_child, c_void_p).value
+        dst.private_data = None
+        return dst
+
+    def keep(self, obj: Any) -> Any:
+        self.objs.append(obj)
+        return obj
+
+    def release_keeper(self) -> None:
+        if not self.released and self.keeper.release:
+            self.released = True
+            _release_fn(self.keeper.release)(ctypes.addressof(self.keeper))
+
+    def _release_root(self, addr: int) -> None:
+        # ``addr`` may be a moved copy of the root: mark that one released
+        self.struct_type.from_address(addr).release = None
+        self.release_keeper()
+
+    def _release_child(self, addr: int) -> None:
+        self.struct_type.from_address(addr).release = None
+
+
+def mirror_array(export: Callable[[int], None]) -> _Mirror:
+    """Mirror what ``export(address)`` writes (``batch._export_to_c``)."""
+    return _Mirror(ArrowArray, export)
+
+
+def mirror_schema(export: Callable[[int], None]) -> _Mirror:
+    return _Mirror(ArrowSchema, export)
+
+
+def forget_mirrors() -> None:
+    """Release every keeper that no consumer released, and free every mirror."""
+    for m in _MIRRORS:
+        m.release_keeper()
+    _MIRRORS.clear()
+
+
+class Mutated:
+    """One ``get_next`` result whose exported struct is a mirror: ``batch`` exported,
+    mirrored, then ``mutate(mirror)`` applied (it may change any field of any node)."""
+
+    def __init__(self, batch: pa.RecordBatch, mutate: Callable[[_Mirror], None] | None,
+                 what: str = ""):
+        self.batch = batch
+        self.mutate = mutate
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"Mutated({self.batch.num_rows} rows, {self.what})"
+
+    def export(self, out: int) -> None:
+        m = mirror_array(self.batch._export_to_c)
+        if self.mutate is not None:
+            self.mutate(m)
+        ctypes.memmove(out, ctypes.addressof(m.root), ctypes.sizeof(ArrowArray))
+
+
+class MutatedSchema:
+    """A stream schema exported as a mirror, then ``mutate(mirror)`` applied."""
+
+    def __init__(self, schema: pa.Schema, mutate: Callable[[_Mirror], None] | None,
+                 what: str = ""):
+        self.schema = schema
+        self.mutate = mutate
+        self.what = what
+
+    def __repr__(self) -> str:
+        return f"MutatedSchema({self.what})"
+
+    def mirror(self) -> _Mirror:
+        m = mirror_schema(self.schema._export_to_c)
+        if self.mutate is not None:
+            self.mutate(m)
+        return m
+
+    def export(self, out: int) -> None:
+        m = self.mirror()
+        ctypes.memmove(out, ctypes.addressof(m.root), ctypes.sizeof(ArrowSchema))
+
+
+_ARRAY_NAME = b"arrow_array"
+_SCHEMA_NAME = b"arrow_schema"
+
+
+class RawArray:
+    """An ``__arrow_c_array__`` producer of one record batch: the schema and the array are
+    mirrors (mutated by ``schema.mutate`` / ``item.mutate``). The capsules have no
+    destructor (see the module docstring): the consumer moves the array out and borrows the
+    schema; forget_streams() releases whatever it did not take."""
+
+    def __init__(self, schema: MutatedSchema, item: Mutated):
+        self.schema = schema
+        self.item = item
+
+    def __repr__(self) -> str:
+        return f"RawArray({self.schema}, {self.item})"
+
+    def __arrow_c_array__(self, requested_schema=None):
+        sm = self.schema.mirror()
+        am = mirror_array(self.item.batch._export_to_c)
+        if self.item.mutate is not None:
+            self.item.mutate(am)
+        return (_PyCapsule_New(ctypes.addressof(sm.root), _SCHEMA_NAME, None),
+                _PyCapsule_New(ctypes.addressof(am.root), _ARRAY_NAME, None))
