@@ -21,6 +21,7 @@ import subprocess
 import sys
 
 import strategies as S
+import subproc
 
 S.require_engine_module()
 
@@ -41,7 +42,7 @@ def test_mutated_structs_give_the_reference_answer_or_a_clear_error():
     proc = subprocess.run(
         [sys.executable, os.path.join(HERE, "fuzz_structs.py"), "--examples", str(examples),
          "--seconds", str(seconds)],
-        capture_output=True, text=True, timeout=seconds * 4 + 120, cwd=HERE)
+        capture_output=True, text=True, timeout=seconds * 4 + 120, cwd=HERE, env=subproc.env())
     out = proc.stdout
     cases = [line for line in out.splitlines() if line.startswith("case ")]
     last = cases[-1] if cases else "(no case started)"

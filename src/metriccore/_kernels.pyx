@@ -1952,6 +1952,10 @@ cdef class ArrowInput:
             raise ValueError("top-level (struct) nulls are not supported in a table input")
         if a.length < 0 or a.offset < 0:
             raise ValueError("a record batch has a negative length or offset")
+        if a.offset > INT64_MAX - a.length:
+            raise ValueError("a record batch's offset + length overflows int64")
+        if a.length > INT64_MAX - self.num_rows:
+            raise ValueError("the record batches' lengths add up to more than int64 can hold")
         self.num_rows += a.length
 
     def column_type(self, int index):
@@ -2055,6 +2059,8 @@ cdef int _check_layout(ArrowArray* a, int kind, str name, str what) except -1:
                          "the schema's type (did the stream's schema change between batches?)")
     if a.length < 0 or a.offset < 0:
         raise ValueError(f"column {name!r}: the Arrow {what} has a negative length or offset")
+    if a.offset > INT64_MAX - a.length:
+        raise ValueError(f"column {name!r}: the Arrow {what}'s offset + length overflows int64")
     return 0
 
 
@@ -2110,10 +2116,12 @@ cdef int _fill_col(Col* c, Col* dslot, ArrowArray* parent, ArrowArray* a, Column
     c.width = t.width
     c.is_signed = t.is_signed
     c.dec_scale = t.dec_scale
-    c.offset = a.offset + parent.offset
-    c.length = a.length
+    # the batch's rows are the child's [a.offset + parent.offset, ... + parent.length); both
+    # offset + length sums were checked not to overflow, so neither can these
     if a.length < parent.length + parent.offset:
         raise ValueError(f"column {name!r}: a child array is shorter than its record batch")
+    c.offset = a.offset + parent.offset
+    c.length = a.length
     if a.null_count != 0 and a.buffers[0] != NULL:
         c.validity = <const uint8_t*>a.buffers[0]
     c.values = a.buffers[1]
