@@ -1932,6 +1932,9 @@ cdef class ArrowInput:
         if _fmt(self.schema.format) != "+s":
             raise TypeError("expected a table-like Arrow input (a struct / record batch), "
                             f"got Arrow type {_describe(self.schema)}")
+        if self.schema.dictionary != NULL:
+            raise ValueError("the Arrow schema of a table-like input has a dictionary: a "
+                             "struct cannot be dictionary-encoded")
         self.names = []
         for i in range(self.schema.n_children):
             name = self.schema.children[i].name
