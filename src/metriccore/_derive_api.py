@@ -130,7 +130,7 @@ def _check_buffers(arr: pa.Array, source: str, column: str) -> None:
             _as_binary(arr.dictionary).validate(full=True)
         elif pa.types.is_string_view(arr.type):
             _as_binary(arr).validate(full=True)
-    except pa.ArrowInvalid as exc:
+    except pa.ArrowException as exc:  # ArrowInvalid, ArrowIndexError (views)
         raise ValueError(f"{source} column {column!r}: invalid Arrow data: {exc}") from None
 
 

@@ -56,7 +56,7 @@ def _validate(table: pa.Table, source: str) -> None:
         for chunk in column.chunks:
             try:
                 chunk.validate(full=True)
-            except pa.ArrowInvalid as exc:
+            except pa.ArrowException as exc:  # ArrowInvalid, ArrowIndexError (views)
                 raise ValueError(
                     f"{source} column {name!r} rows {start} to {start + len(chunk) - 1} "
                     f"(one Arrow batch): invalid Arrow data: {exc} (indices counted from "
