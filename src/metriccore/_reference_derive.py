@@ -180,7 +180,7 @@ def _pylist(column: pa.ChunkedArray) -> list[Any]:
     ``_NOT_UTF8``: an error only where the value is read (the engine checks each loan id,
     the id of each repayment of an unknown loan and each string date it reads)."""
     try:
-        return column.to_pylist()
+        return list(column.to_pylist())
     except UnicodeDecodeError:
         pass
     values: list[Any] = []
