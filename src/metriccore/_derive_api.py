@@ -317,8 +317,10 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     ValueError
         A missing column, a null or duplicate ``loan_id``, a null ``loan_amount``,
         ``interest_rate`` or ``loan_term_days``, a negative term or payment, an unparseable
-        or out-of-range date, NaN or infinite money, a bad option. The message names the
-        table, the column and the 0-based row.
+        or out-of-range date, NaN or infinite money, a string id or date that is not valid
+        UTF-8, corrupt string offsets, a bad option; invalid Arrow data or structs from a
+        foreign producer (named by table, column and the rows of its batch). The message
+        names the table, the column and the 0-based row.
     TypeError
         A column of an unaccepted Arrow type, or an option of the wrong type.
     OverflowError
