@@ -7,9 +7,11 @@ here, so that a regression fails the test instead of killing the test run.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import metriccore
 
@@ -33,3 +35,14 @@ def run_python(code: str, timeout: float, **extra_env: str) -> subprocess.Comple
     return subprocess.run([sys.executable, "-c", f"TESTS = {TESTS!r}\n" + code],
                           env=env(**extra_env), capture_output=True, text=True,
                           timeout=timeout)
+
+
+def call_in_child(module: str, function: str, *args: Any, timeout: float = 600) -> Any:
+    """``function(*args)`` of the test module ``module``, called in a child interpreter;
+    its result, which must be JSON. A crash or an exception in the child fails the calling
+    test, with the child's output."""
+    code = (f"import json, sys\nsys.path.insert(0, TESTS)\nimport {module} as M\n"
+            f"print(json.dumps(M.{function}(*{args!r})))\n")
+    proc = run_python(code, timeout)
+    assert proc.returncode == 0, f"crashed ({proc.returncode}): {proc.stdout}{proc.stderr}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -440,7 +440,6 @@ def test_bad_capsules():
 # ------------------------------------------------------------------------------------------
 
 import ctypes  # noqa: E402
-import json  # noqa: E402
 import subproc  # noqa: E402
 
 KEYS = [f"{LONG}{i % 3}" for i in range(12)]       # long: string views keep them in buffers
@@ -611,12 +610,8 @@ def run_cases(group: str) -> list[tuple[str, str, str]]:
 
 
 def _in_subprocess(group: str) -> None:
-    code = ("import json, sys\nsys.path.insert(0, TESTS)\n"
-            "import test_reliability_hostile as T\n"
-            f"print(json.dumps(T.run_cases({group!r})))\n")
-    proc = subproc.run_python(code, timeout=600)
-    assert proc.returncode == 0, f"crashed ({proc.returncode}): {proc.stdout}{proc.stderr}"
-    got = {name: (exc, msg) for name, exc, msg in json.loads(proc.stdout.strip().splitlines()[-1])}
+    got = {name: (exc, msg) for name, exc, msg in
+           subproc.call_in_child("test_reliability_hostile", "run_cases", group)}
     for name, (_, exc, fragment) in HOSTILE_CASES[group].items():
         assert got[name][0] == exc and fragment in got[name][1], (name, got[name], fragment)
 

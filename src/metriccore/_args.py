@@ -563,6 +563,8 @@ DERIVE_REASONS: dict[str, tuple[type[Exception], str]] = {
     "repayable_overflow": (OverflowError, "repayable amount does not fit int64 minor units"),
     "alloc_overflow": (OverflowError, "allocated {part} does not fit int64 minor units"),
     "total_overflow": (OverflowError, "{what} does not fit int64 minor units"),
+    "utf8": (ValueError, "string is not valid UTF-8"),
+    "offsets": (ValueError, "corrupt string offsets (invalid Arrow data)"),
 }
 
 #: The per-loan totals of the derivation checked against int64, in the order checked

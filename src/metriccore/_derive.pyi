@@ -20,7 +20,7 @@ LOAN_DERIVED_COLUMN: int
 REPAYMENT_ALLOC_COLUMN: int
 
 #: (kind, width, signed, scale, per_day, offset, length, validity, values, chars)
-ColumnSpec = tuple[int, int, bool, int, int, int, int, int, int, int]
+ColumnSpec = tuple[int, int, bool, int, int, int, int, int, int, int, int]
 RowError = tuple[int, int, int, int]
 
 class Derivation:

@@ -54,6 +54,7 @@ cdef extern from "_derive_support.h" nogil:
     int64_t md_bdays(int64_t a, int64_t b, const int32_t* h, int64_t nh)
     uint64_t mc_mix64(uint64_t x)
     uint64_t mc_hash_bytes(const char* p, int64_t n)
+    bint mc_utf8_valid(const char* text, int64_t n)
     void* md_big_alloc(size_t n)
 
 
@@ -83,6 +84,7 @@ cdef struct Col:
     const uint8_t* validity   # NULL: no nulls
     const void* values        # values, or offsets for strings
     const char* chars         # string data
+    int64_t chars_len         # its size in bytes: every string offset must lie in [0, size]
 
 
 # Error codes; ``ERROR_REASONS`` maps them to the keys of ``_args.DERIVE_REASONS``.
@@ -106,6 +108,8 @@ cdef enum:
     E_ALLOC_FEES = 16
     E_ALLOC_PRINCIPAL = 17
     E_NOMEM = 18
+    E_OFFSETS = 19    # string offsets that decrease, are negative or lie past the data
+    E_UTF8 = 20       # a string id (or date) that is not valid UTF-8
 
 # Column positions (the tie-break order of errors on one row; METRICS.md §5 order).
 cdef enum:
@@ -243,6 +247,8 @@ cdef inline int read_date(const Col* c, int64_t i, int32_t* out) noexcept nogil:
         else:
             a = (<const int64_t*>c.values)[j]
             b = (<const int64_t*>c.values)[j + 1]
+        if a < 0 or b < a or b > c.chars_len:
+            return E_OFFSETS
         if md_parse_iso_date(c.chars + a, b - a, out):
             return E_DATE_PARSE
         return E_NONE
@@ -267,7 +273,10 @@ cdef inline void col_prefetch(const Col* c, int64_t i) noexcept nogil:
     md_prefetch(<const char*>c.values + size * j)
 
 
-cdef inline void string_at(const Col* c, int64_t i, const char** p, int64_t* n) noexcept nogil:
+cdef inline int string_at(const Col* c, int64_t i, const char** p, int64_t* n) noexcept nogil:
+    """Pointer and length of the string at row ``i``; E_OFFSETS when its offsets do not
+    delimit a part of the character data (checked as each string is read: two compares;
+    callers that re-read a loan id already in the index may ignore the result)."""
     cdef int64_t j = c.offset + i, a, b
     if c.kind == C_STR:
         a = (<const int32_t*>c.values)[j]
@@ -275,8 +284,11 @@ cdef inline void string_at(const Col* c, int64_t i, const char** p, int64_t* n) 
     else:
         a = (<const int64_t*>c.values)[j]
         b = (<const int64_t*>c.values)[j + 1]
+    if a < 0 or b < a or b > c.chars_len:
+        return E_OFFSETS
     p[0] = c.chars + a
     n[0] = b - a
+    return E_NONE
 
 
 # --------------------------------------------------------------------------------------
@@ -478,6 +490,7 @@ cdef struct Probe:
     const char* ptr[32]
     int64_t lens[32]
     bint ok[32]
+    int err[32]           # E_OFFSETS: the id's string offsets are corrupt
 
 
 cdef struct IntSlot:
@@ -863,7 +876,10 @@ cdef class Derivation:
                 erow[0] = i
                 ecode[0] = E_NULL
                 return 0
-            string_at(c, i, &p, &ln)
+            if string_at(c, i, &p, &ln):
+                erow[0] = i
+                ecode[0] = E_OFFSETS
+                return 0
             hv = mc_hash_bytes(p, ln)
             h = hv & self.mask
             while self.sslots[h].row != -1:
@@ -875,6 +891,11 @@ cdef class Derivation:
                         eextra[0] = self.sslots[h].row
                         return 0
                 h = (h + 1) & self.mask
+            # a new id: validated once, here (a later equal id is a duplicate)
+            if not mc_utf8_valid(p, ln):
+                erow[0] = i
+                ecode[0] = E_UTF8
+                return 0
             self.sslots[h].hash = hv
             self.sslots[h].row = i
         return 0
@@ -982,10 +1003,14 @@ cdef class Derivation:
         for t in range(nb):
             r = base + t
             pr.ok[t] = valid_at(c, r)
+            pr.err[t] = E_NONE
             if not pr.ok[t]:
                 continue
             if self.mode == 3:
-                string_at(c, r, &pr.ptr[t], &pr.lens[t])
+                pr.err[t] = string_at(c, r, &pr.ptr[t], &pr.lens[t])
+                if pr.err[t]:
+                    pr.ok[t] = False
+                    continue
                 pr.hashes[t] = mc_hash_bytes(pr.ptr[t], pr.lens[t])
                 pr.slot[t] = pr.hashes[t] & self.mask
                 md_prefetch(&self.sslots[pr.slot[t]])
@@ -1058,7 +1083,7 @@ cdef class Derivation:
             unknown += self._lookup_finish(cur, found)
             swap = cur
             cur = ahead
-            ahead = swap
+            ahead = swap                           # the block just resolved
             if base + ahead_rows + 32 < hi:        # and the columns a little ahead
                 for t in range(0, 32, 8):
                     col_prefetch(&self.rc[P_DATE], base + ahead_rows + t)
@@ -1068,9 +1093,17 @@ cdef class Derivation:
                             col_prefetch(&self.rc[P_PRIN + j], base + ahead_rows + t)
             for t in range(nb):
                 k = found[t]
-                if k == -1:
-                    continue                       # unknown loan: ignored, only counted
                 r = base + t
+                if k == -1:                        # unknown loan: ignored, only counted,
+                    if self.mode == 3:             # but a string id must be one (as read
+                        code = ahead.err[t]        # by the reference, which decodes it)
+                        if (code == E_NONE and ahead.ok[t]
+                                and not mc_utf8_valid(ahead.ptr[t], ahead.lens[t])):
+                            code = E_UTF8
+                        if code:
+                            note(erow, ecol, ecode, eextra, r, P_ID, code, 0)
+                            return unknown
+                    continue
                 # check every column of the row, in role order
                 date_ok = valid_at(&self.rc[P_DATE], r)
                 if date_ok:
@@ -1371,7 +1404,8 @@ cdef int _set_col(Col* c, object spec) except -1:
     if spec is None:
         c.kind = C_ABSENT
         return 0
-    (kind, width, signed, scale, per_day, offset, length, validity, values, chars) = spec
+    (kind, width, signed, scale, per_day, offset, length, validity, values, chars,
+     chars_len) = spec
     c.kind = kind
     c.width = width
     c.is_signed = signed
@@ -1382,6 +1416,7 @@ cdef int _set_col(Col* c, object spec) except -1:
     c.validity = <const uint8_t*><uint64_t>validity
     c.values = <const void*><uint64_t>values
     c.chars = <const char*><uint64_t>chars
+    c.chars_len = chars_len
     if c.kind == C_UNITS64 and c.per_day <= 0:
         raise ValueError("per_day must be positive")
     if length > 0 and c.values == NULL:
@@ -1408,6 +1443,7 @@ ERROR_REASONS = {
     E_NEGATIVE: "negative", E_INTEREST_OVF: "interest_overflow",
     E_REPAYABLE_OVF: "repayable_overflow", E_ALLOC_INTEREST: "alloc_overflow",
     E_ALLOC_FEES: "alloc_overflow", E_ALLOC_PRINCIPAL: "alloc_overflow",
+    E_OFFSETS: "offsets", E_UTF8: "utf8",
 }
 ALLOC_PARTS = {E_ALLOC_INTEREST: "interest", E_ALLOC_FEES: "fees",
                E_ALLOC_PRINCIPAL: "principal"}

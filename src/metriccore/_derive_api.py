@@ -13,11 +13,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _derive as D
-from ._args import (LOAN_TOTALS, DerivePlan, as_table, cell_name, check_by, check_config,
+from ._args import (LOAN_TOTALS, DerivePlan, cell_name, check_by, check_config,
                     check_derive_columns, check_derive_dates, check_holidays, derive_error,
                     keep_rows, plan_derivation)
 from ._config import MetricConfig
 from ._engine import officer_metrics, resolve_threads
+from ._foreign import checked_table
 from ._schema import (LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY,
                       snapshot_schema)
 from ._threads import run_tasks
@@ -73,7 +74,7 @@ def _spec(arr: pa.Array) -> D.ColumnSpec:
     bufs = arr.buffers()
     validity = bufs[0].address if arr.null_count and bufs[0] is not None else 0
     values = bufs[1].address if len(bufs) > 1 and bufs[1] is not None else 0
-    chars = width = scale = per_day = 0
+    chars = chars_len = width = scale = per_day = 0
     signed = False
     if pa.types.is_integer(t):
         kind, width, signed = D.KIND_INT, t.bit_width // 8, pa.types.is_signed_integer(t)
@@ -94,9 +95,41 @@ def _spec(arr: pa.Array) -> D.ColumnSpec:
     elif pa.types.is_string(t) or pa.types.is_large_string(t):
         kind = D.KIND_STRING if pa.types.is_string(t) else D.KIND_LARGE_STRING
         chars = bufs[2].address if bufs[2] is not None else 0
+        chars_len = bufs[2].size if bufs[2] is not None else 0
     else:  # excluded by the type checks of plan_derivation
         raise AssertionError(f"unexpected column type {t}")
-    return (kind, width, signed, scale, per_day, arr.offset, len(arr), validity, values, chars)
+    return (kind, width, signed, scale, per_day, arr.offset, len(arr), validity, values, chars,
+            chars_len)
+
+
+#: Binary types of the same layout as the string types: their full validation checks the
+#: offsets and views but not UTF-8, which the kernels check themselves, once per distinct
+#: id, with the error the reference raises.
+_BINARY = {pa.string(): pa.binary(), pa.large_string(): pa.large_binary(),
+           pa.string_view(): pa.binary_view()}
+
+
+def _as_binary(arr: pa.Array) -> pa.Array:
+    binary = _BINARY.get(arr.type)
+    return arr if binary is None else arr.view(binary)
+
+
+def _check_buffers(arr: pa.Array, source: str, column: str) -> None:
+    """pyarrow's basic validation of a column the kernels (and ``_normalise``) read: its
+    buffers are as large as its length needs, its first and last string offsets inside its
+    data (cheap: no value is read). Dictionary values and string views, which pyarrow's
+    decoding trusts, are validated in full (offsets and views; UTF-8 is left to the
+    kernels, whose error names the row, as the reference's does). The kernels check
+    every other string offset as they read it. Foreign producers were validated in full
+    already (``_foreign.checked_table``)."""
+    try:
+        arr.validate()
+        if pa.types.is_dictionary(arr.type):
+            _as_binary(arr.dictionary).validate(full=True)
+        elif pa.types.is_string_view(arr.type):
+            _as_binary(arr).validate(full=True)
+    except pa.ArrowException as exc:  # ArrowInvalid, ArrowIndexError (views)
+        raise ValueError(f"{source} column {column!r}: invalid Arrow data: {exc}") from None
 
 
 def _columns(table: pa.Table, source: str, columns: dict[str, str], roles: Sequence[str],
@@ -107,8 +140,10 @@ def _columns(table: pa.Table, source: str, columns: dict[str, str], roles: Seque
             specs.append(None)
             continue
         column = table.column(columns[role])
+        arr = _one_array(column)
+        _check_buffers(arr, source, columns[role])
         try:
-            arr = _normalise(_one_array(column))
+            arr = _normalise(arr)
         except pa.ArrowInvalid as exc:
             # a time zone plan_derivation accepted (zoneinfo knows it) that Arrow does not
             raise ValueError(f"column '{columns[role]}' of {source} has Arrow type "
@@ -136,8 +171,22 @@ def _ranges(n: int, parts: int) -> list[tuple[int, int]]:
 # ----------------------------------------------------------------------------------------
 # Errors found by the kernels -> the exceptions the reference raises
 # ----------------------------------------------------------------------------------------
-def _value_text(table: pa.Table, column: str, row: int) -> object:
-    return table.column(column)[row].as_py()
+def _value_text(table: pa.Table, column: str, row: int) -> str | None:
+    """The text of a string date the kernels could not parse; None when it is not UTF-8."""
+    value = table.column(column)[row]
+    try:
+        return value.as_py()  # type: ignore[no-any-return]
+    except UnicodeDecodeError:
+        return None
+
+
+def _date_error(source: str, column: str, row: int, table: pa.Table) -> Exception:
+    """An unparseable string date; text that is not UTF-8 cannot be shown (nor parsed):
+    the reference's ``utf8`` error."""
+    text = _value_text(table, column, row)
+    if text is None:
+        return derive_error("utf8", cell_name(source, column, row))
+    return derive_error("date_parse", cell_name(source, column, row), text=text)
 
 
 def _loans_error(err: D.RowError, plan: DerivePlan, loans: pa.Table) -> Exception:
@@ -150,7 +199,7 @@ def _loans_error(err: D.RowError, plan: DerivePlan, loans: pa.Table) -> Exceptio
     if reason == "duplicate":
         fmt["first"] = extra
     elif reason == "date_parse":
-        fmt["text"] = _value_text(loans, column, row)
+        return _date_error("loans", column, row, loans)
     return derive_error(reason, cell_name("loans", column, row), **fmt)
 
 
@@ -160,8 +209,9 @@ def _repayments_error(err: D.RowError, plan: DerivePlan, repayments: pa.Table) -
     if col == D.REPAYMENT_ALLOC_COLUMN:
         return derive_error(reason, f"repayments row {row}", part=D.ALLOC_PARTS[code])
     column = plan.repayment_columns[REPAYMENT_ROLES[col]]
-    fmt = {"text": _value_text(repayments, column, row)} if reason == "date_parse" else {}
-    return derive_error(reason, cell_name("repayments", column, row), **fmt)
+    if reason == "date_parse":
+        return _date_error("repayments", column, row, repayments)
+    return derive_error(reason, cell_name("repayments", column, row))
 
 
 # ----------------------------------------------------------------------------------------
@@ -245,8 +295,10 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     ValueError
         A missing column, a null or duplicate ``loan_id``, a null ``loan_amount``,
         ``interest_rate`` or ``loan_term_days``, a negative term or payment, an unparseable
-        or out-of-range date, NaN or infinite money, a bad option. The message names the
-        table, the column and the 0-based row.
+        or out-of-range date, NaN or infinite money, a string id or date that is not valid
+        UTF-8, corrupt string offsets, a bad option; invalid Arrow data or structs from a
+        foreign producer (named by table, column and the rows of its batch). The message
+        names the table, the column and the 0-based row.
     TypeError
         A column of an unaccepted Arrow type, or an option of the wrong type.
     OverflowError
@@ -257,8 +309,8 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     roles, named = check_derive_columns(columns)
     as_of_day, period_day, roll_day = check_derive_dates(as_of, period_start, roll_from)
     holiday_days = _weekday_holidays(check_holidays(holidays))
-    loans_t = as_table(loans)
-    repayments_t = as_table(repayments)
+    loans_t = checked_table(loans, "loans")
+    repayments_t = checked_table(repayments, "repayments")
     plan = plan_derivation(loans_t.schema, repayments_t.schema, roles, named)
     n_loans, n_rep = loans_t.num_rows, repayments_t.num_rows
     if n_loans >= 2**31:

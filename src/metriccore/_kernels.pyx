@@ -51,6 +51,7 @@ from metriccore._arrow cimport ArrowSchema, ArrowArray, ArrowArrayStream
 cnp.import_array()
 
 cdef extern from "_mc_support.h" nogil:
+    bint utf8_valid "mc_utf8_valid"(const char* text, int64_t n)
     int mc_add_ovf(int64_t a, int64_t b, int64_t* r)
     int mc_mul_ovf(int64_t a, int64_t b, int64_t* r)
     void mc_acc_add(int64_t* acc, int64_t v)
@@ -1051,49 +1052,6 @@ cdef inline int string_at(const Col* c, int64_t idx, const char** p, int64_t* n)
     return 0
 
 
-cdef bint utf8_valid(const char* text, int64_t n) noexcept nogil:
-    """Whether ``text[:n]`` is well-formed UTF-8 (as Python's strict decoder and Arrow's
-    validation define it: no overlong forms, no surrogates, nothing beyond U+10FFFF)."""
-    cdef const uint8_t* s = <const uint8_t*>text
-    cdef int64_t i = 0
-    cdef uint8_t c0, c1
-    cdef uint64_t w
-    while i < n:
-        if i + 8 <= n:
-            memcpy(&w, s + i, 8)
-            if (w & 0x8080808080808080ULL) == 0:
-                i += 8
-                continue
-        c0 = s[i]
-        if c0 < 0x80:
-            i += 1
-        elif c0 < 0xC2:
-            return False                      # continuation byte or overlong 2-byte lead
-        elif c0 < 0xE0:
-            if i + 1 >= n or (s[i + 1] & 0xC0) != 0x80:
-                return False
-            i += 2
-        elif c0 < 0xF0:
-            if i + 2 >= n:
-                return False
-            c1 = s[i + 1]
-            if ((c1 & 0xC0) != 0x80 or (s[i + 2] & 0xC0) != 0x80
-                    or (c0 == 0xE0 and c1 < 0xA0) or (c0 == 0xED and c1 >= 0xA0)):
-                return False                  # bad continuation, overlong, surrogate
-            i += 3
-        elif c0 < 0xF5:
-            if i + 3 >= n:
-                return False
-            c1 = s[i + 1]
-            if ((c1 & 0xC0) != 0x80 or (s[i + 2] & 0xC0) != 0x80 or (s[i + 3] & 0xC0) != 0x80
-                    or (c0 == 0xF0 and c1 < 0x90) or (c0 == 0xF4 and c1 >= 0x90)):
-                return False                  # bad continuation, overlong, > U+10FFFF
-            i += 4
-        else:
-            return False
-    return True
-
-
 cdef struct DictCache:
     int64_t batch              # batch whose dictionary is cached, -1 for none
     int64_t cap
@@ -1961,6 +1919,25 @@ cdef class ArrowInput:
             raise ValueError("the record batches' lengths add up to more than int64 can hold")
         self.num_rows += a.length
 
+    def export_addresses(self):
+        """Check every batch as a whole, then hand out the C structs for pyarrow's importer:
+        ``(schema address, [address of each batch])``.
+
+        For the consumers that carry every column through pyarrow (``derive_snapshot``):
+        pyarrow's importer reads through every pointer of every column, so each batch's
+        whole array tree is checked against the schema first (``_check_array_tree``).
+        ``pyarrow.Schema._import_from_c`` / ``pyarrow.RecordBatch._import_from_c`` then
+        *move* the structs (they mark ours released), so each address may be imported
+        once; what is not imported is released with this object. Keep it alive until the
+        imports are done."""
+        cdef int64_t i
+        cdef ArrowSchema* sc = self.schema
+        if sc == NULL or sc.release == NULL:
+            raise ValueError("the Arrow schema was already handed out")
+        for i in range(self.n_arrays):
+            _check_array_tree(&self.arrays[i], sc, "a record batch", 0)
+        return (<uintptr_t>sc, [<uintptr_t>&self.arrays[i] for i in range(self.n_arrays)])
+
     def column_type(self, int index):
         """The :class:`ColumnType` of column ``index``."""
         return _parse_schema_type(self.schema.children[index])
@@ -2006,6 +1983,45 @@ cdef int _check_schema_tree(ArrowSchema* sc, str where, int depth) except -1:
         _check_schema_tree(sc.children[i], sub, depth + 1)
     if sc.dictionary != NULL:
         _check_schema_tree(sc.dictionary, f"{where or 'the schema'}, dictionary", depth + 1)
+    return 0
+
+
+cdef int _check_array_tree(ArrowArray* a, ArrowSchema* sc, str where, int depth) except -1:
+    """Every pointer the C Data Interface requires of array ``a`` (of schema ``sc``, already
+    checked by ``_check_schema_tree``) and of its children and dictionary, recursively:
+    ``buffers`` and ``children`` arrays, each child, a dictionary exactly when the schema
+    has one; and lengths and offsets not negative. Buffer contents are pyarrow's to
+    validate (``validate(full=True)``)."""
+    cdef int64_t i
+    cdef const char* cname
+    if a == NULL:
+        raise ValueError(f"{where}: missing Arrow array")
+    if a.release == NULL:
+        raise ValueError(f"{where}: the Arrow array was already released")
+    if a.n_buffers < 0 or (a.n_buffers > 0 and a.buffers == NULL):
+        raise ValueError(f"{where}: malformed Arrow array: {a.n_buffers} buffers but a NULL "
+                         "buffers array")
+    if a.n_children != sc.n_children:
+        raise ValueError(f"{where}: malformed Arrow array: {a.n_children} children, but "
+                         f"its schema has {sc.n_children}")
+    if a.n_children > 0 and a.children == NULL:
+        raise ValueError(f"{where}: malformed Arrow array: {a.n_children} children but a "
+                         "NULL children array")
+    if (a.dictionary != NULL) != (sc.dictionary != NULL):
+        raise ValueError(f"{where}: malformed Arrow array: "
+                         f"{'a' if a.dictionary != NULL else 'no'} dictionary, but its "
+                         f"schema has {'one' if sc.dictionary != NULL else 'none'}")
+    if a.length < 0 or a.offset < 0:
+        raise ValueError(f"{where}: the Arrow array has a negative length or offset")
+    for i in range(a.n_children):
+        cname = sc.children[i].name
+        name = "" if cname == NULL else cname.decode("utf-8", "replace")
+        sub = f"column {name!r}" if depth == 0 else f"{where}, child {i} ({name!r})"
+        if a.children[i] == NULL:
+            raise ValueError(f"{sub}: missing Arrow array (a NULL child)")
+        _check_array_tree(a.children[i], sc.children[i], sub, depth + 1)
+    if a.dictionary != NULL:
+        _check_array_tree(a.dictionary, sc.dictionary, f"{where}, dictionary", depth + 1)
     return 0
 
 

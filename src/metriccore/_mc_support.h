@@ -132,6 +132,51 @@ static inline uint64_t mc_mix64(uint64_t x) {
   return x;
 }
 
+/* Whether p[0:n] is well-formed UTF-8 (as Python's strict decoder and Arrow's validation
+ * define it: no overlong forms, no surrogates, nothing beyond U+10FFFF). Shared by the
+ * string keys of _kernels.pyx and the string loan ids of _derive.pyx. */
+static inline int mc_utf8_valid(const char* text, int64_t n) {
+  const uint8_t* s = (const uint8_t*)text;
+  int64_t i = 0;
+  uint8_t c0, c1;
+  uint64_t w;
+  while (i < n) {
+    if (i + 8 <= n) {
+      memcpy(&w, s + i, 8);
+      if ((w & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
+    c0 = s[i];
+    if (c0 < 0x80) {
+      i += 1;
+    } else if (c0 < 0xC2) {
+      return 0; /* continuation byte or overlong 2-byte lead */
+    } else if (c0 < 0xE0) {
+      if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) return 0;
+      i += 2;
+    } else if (c0 < 0xF0) {
+      if (i + 2 >= n) return 0;
+      c1 = s[i + 1];
+      if ((c1 & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (c0 == 0xE0 && c1 < 0xA0) ||
+          (c0 == 0xED && c1 >= 0xA0))
+        return 0; /* bad continuation, overlong, surrogate */
+      i += 3;
+    } else if (c0 < 0xF5) {
+      if (i + 3 >= n) return 0;
+      c1 = s[i + 1];
+      if ((c1 & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80 ||
+          (c0 == 0xF0 && c1 < 0x90) || (c0 == 0xF4 && c1 >= 0x90))
+        return 0; /* bad continuation, overlong, > U+10FFFF */
+      i += 4;
+    } else {
+      return 0;
+    }
+  }
+  return 1;
+}
+
 /* Hash of a byte string, 8 bytes at a time through mc_mix64 (the length is mixed in, and a
  * short tail is marked, so that strings differing only in trailing zero bytes differ). */
 static inline uint64_t mc_hash_bytes(const char* p, int64_t n) {

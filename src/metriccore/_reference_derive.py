@@ -24,11 +24,12 @@ from collections.abc import Callable
 import numpy as np
 import pyarrow as pa
 
-from ._args import (EPOCH_ORDINAL, LOAN_TOTALS, MAX_DAY, MIN_DAY, DerivePlan, as_table,
+from ._args import (EPOCH_ORDINAL, LOAN_TOTALS, MAX_DAY, MIN_DAY, DerivePlan,
                     cell_name, check_by, check_config, check_derive_columns,
                     check_derive_dates, check_holidays, check_threads, derive_error,
                     keep_rows, parse_iso_date, plan_derivation, time_zone)
 from ._config import MetricConfig
+from ._foreign import checked_table
 from ._schema import SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY, snapshot_schema
 from .reference import (_BadValue, decimal_to_minor, fits_int64, float_to_minor,
                         integer_to_minor, money_value, officer_metrics)
@@ -145,13 +146,37 @@ def _date_values(column: pa.ChunkedArray) -> tuple[list[Any], Callable[[Any], in
 
         return column.cast(pa.int64()).to_pylist(), local_day
 
-    def parse(text: str) -> int:
+    def parse(text: Any) -> int:
+        if text is _NOT_UTF8:
+            raise _Bad("utf8")
         day = parse_iso_date(text)
         if day is None:
             raise _Bad("date_parse", text=text)
         return day
 
-    return column.to_pylist(), parse
+    return _pylist(column), parse
+
+
+#: What :func:`_pylist` gives for a string that is not valid UTF-8.
+_NOT_UTF8 = object()
+
+
+def _pylist(column: pa.ChunkedArray) -> list[Any]:
+    """``column.to_pylist()``, except that a string that is not valid UTF-8 becomes
+    ``_NOT_UTF8``: an error only where the value is read (the engine checks each loan id,
+    the id of each repayment of an unknown loan and each string date it reads)."""
+    try:
+        return list(column.to_pylist())
+    except UnicodeDecodeError:
+        pass
+    values: list[Any] = []
+    for chunk in column.chunks:
+        for scalar in chunk:
+            try:
+                values.append(scalar.as_py())
+            except UnicodeDecodeError:
+                values.append(_NOT_UTF8)
+    return values
 
 
 def _read(values: list[Any], convert: Callable[[Any], Any] | None, row: int) -> Any:
@@ -205,7 +230,7 @@ def _read_loans(table: pa.Table, plan: DerivePlan, scale: int) -> list[_Loan]:
     first problem raises (so the smallest bad row is reported, as by the engine).
     """
     name = plan.loan_columns
-    ids = table.column(name["loan_id"]).to_pylist()
+    ids = _pylist(table.column(name["loan_id"]))
     money = {role: (table.column(name[role]).to_pylist(),
                     _money_converter(plan.loan_types[role], scale))
              for role in ("loan_amount", "fee_amount")}
@@ -223,6 +248,8 @@ def _read_loans(table: pa.Table, plan: DerivePlan, scale: int) -> list[_Loan]:
         loan_id = ids[row]
         if loan_id is None:
             raise bad("loan_id", "null")
+        if loan_id is _NOT_UTF8:  # (an equal id later would be its duplicate)
+            raise bad("loan_id", "utf8")
         if isinstance(loan_id, int) and not fits_int64(loan_id):
             raise bad("loan_id", "id_range")
         if loan_id in first_row_of:
@@ -314,7 +341,7 @@ def _read_repayments(table: pa.Table, plan: DerivePlan, loans: list[_Loan], as_o
     name = plan.repayment_columns
     types = plan.repayment_types
     by_id = {loan.loan_id: loan for loan in loans}
-    ids = table.column(name["loan_id"]).to_pylist()
+    ids = _pylist(table.column(name["loan_id"]))
     dates, to_day = _date_values(table.column(name["payment_date"]))
     money_roles = ["payment_amount"] + (["principal_paid", "interest_paid", "fees_paid"]
                                         if plan.has_split else [])
@@ -325,6 +352,8 @@ def _read_repayments(table: pa.Table, plan: DerivePlan, loans: list[_Loan], as_o
 
     unknown = 0
     for row in range(table.num_rows):
+        if ids[row] is _NOT_UTF8:  # no loan has this id: its row is checked all the same
+            raise derive_error("utf8", cell_name("repayments", name["loan_id"], row))
         loan = by_id.get(ids[row])  # a null id, or one not in loans, finds nothing
         if loan is None:
             unknown += 1
@@ -441,7 +470,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     roles, named = check_derive_columns(columns)
     as_of_day, period_day, roll_day = check_derive_dates(as_of, period_start, roll_from)
     dates = _Dates(as_of_day, period_day, roll_day, set(check_holidays(holidays)))
-    loans_t, repayments_t = as_table(loans), as_table(repayments)
+    loans_t, repayments_t = checked_table(loans, "loans"), checked_table(repayments, "repayments")
     plan = plan_derivation(loans_t.schema, repayments_t.schema, roles, named)
     scale = config.money_scale
 
