@@ -1012,9 +1012,30 @@ cdef inline int64_t read_index(const Col* c, int64_t idx) noexcept nogil:
     return <int64_t>(<const uint64_t*>c.values)[idx]
 
 
-cdef inline int string_at(const Col* c, int64_t idx, const char** p, int64_t* n) noexcept nogil:
+ctypedef fused any_offset:
+    int32_t
+    int64_t
+
+
+cdef bint offsets_sound(const any_offset* o, int64_t n, any_offset lo,
+                        any_offset hi) noexcept nogil:
+    """Whether every string that the offsets ``o[0..n]`` delimit lies in ``[lo, hi]``:
+    ``o[0] >= lo``, ``o[n] <= hi`` and no offset decreases. One vectorised pass over a
+    chunk's offsets, after which the chunk's strings need no check of their own."""
+    cdef int64_t i
+    cdef int bad = 0
+    if o[0] < lo or o[n] > hi:
+        return False
+    for i in range(n):
+        bad |= o[i + 1] < o[i]
+    return bad == 0
+
+
+cdef inline int string_at(const Col* c, int64_t idx, const char** p, int64_t* n,
+                          bint check) noexcept nogil:
     """Pointer and length of string ``idx`` (physical); an E_* code for a string that does
-    not lie inside the array's data (checked here, as each string is read)."""
+    not lie inside the array's data. String views are always checked; string offsets when
+    ``check`` (else the caller has checked them with ``offsets_sound``)."""
     cdef const uint8_t* view
     cdef int32_t len32, buf, off
     cdef int64_t a, b
@@ -1027,7 +1048,7 @@ cdef inline int string_at(const Col* c, int64_t idx, const char** p, int64_t* n)
             b = (<const int64_t*>c.values)[idx + 1]
         # str_lo >= 0 and str_hi is the array's last offset (trusted to be inside the data
         # buffer): a negative, decreasing or too large offset is caught here
-        if a < c.str_lo or b < a or b > c.str_hi:
+        if check and (a < c.str_lo or b < a or b > c.str_hi):
             return E_OFFSETS
         p[0] = c.chars + a
         n[0] = b - a
@@ -1093,6 +1114,16 @@ cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t bat
     cdef int64_t ln
     cdef const Col* d
     cdef void* q
+    # string offsets: one vectorised check of the chunk's offsets; where it fails (corrupt
+    # offsets, or only those of null slots), every string read is checked, which finds
+    # the first bad row
+    cdef bint check = True
+    if c.kind == K_UTF8:
+        check = not offsets_sound(<const int32_t*>c.values + c.offset + start, n,
+                                  <int32_t>c.str_lo, <int32_t>c.str_hi)
+    elif c.kind == K_LUTF8:
+        check = not offsets_sound(<const int64_t*>c.values + c.offset + start, n,
+                                  c.str_lo, c.str_hi)
     for i in range(n):
         idx = c.offset + start + i
         if c.validity != NULL and not bit_at(c.validity, idx):
@@ -1135,7 +1166,7 @@ cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t bat
                                    if d.width == 8 and not d.is_signed else read_index(d, idx))
                     dc.state[di] = 1
                 else:
-                    v = string_at(d, idx, &p, &ln)
+                    v = string_at(d, idx, &p, &ln, True)
                     if v != 0:
                         code[0] = <int>v
                         return i
@@ -1151,7 +1182,7 @@ cdef int64_t key_pass(const Col* c, int j, int64_t start, int64_t n, int64_t bat
             else:
                 codes[i] = dc.code[di]
         else:
-            v = string_at(c, idx, &p, &ln)
+            v = string_at(c, idx, &p, &ln, check)
             if v != 0:
                 code[0] = <int>v
                 return i
