@@ -33,9 +33,10 @@ else:
         compile_args.append("-march=native")
 
 define_macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-# The streaming loops in _mc_support.h are built for AVX-512, AVX2 and the baseline ISA and
-# picked at load time (x86-64 Linux, glibc, GCC). METRICCORE_NO_CLONES=1 builds the baseline
-# only; the sanitizer build does that too, so the suite also runs the baseline versions.
+# The streaming loops of _support.h and _metrics.h are built for AVX-512, AVX2 and the
+# baseline ISA and picked at load time (x86-64 Linux, glibc, GCC). METRICCORE_NO_CLONES=1
+# builds the baseline only; the sanitizer build does that too, so the suite also runs the
+# baseline versions.
 if os.environ.get("METRICCORE_NO_CLONES", "") not in ("", "0"):
     define_macros.append(("METRICCORE_NO_CLONES", None))
 
@@ -61,17 +62,21 @@ if os.environ.get("METRICCORE_SANITIZE", "") not in ("", "0"):
     if ("METRICCORE_NO_CLONES", None) not in define_macros:
         define_macros.append(("METRICCORE_NO_CLONES", None))
 
+# The C headers and declarations the modules are built from: a change to one rebuilds both.
+_DEPENDS = ("_arrow_abi.h", "_arrow.pxd", "_support.h", "_support.pxd", "_dates.h",
+            "_metrics.h")
+
 extensions = [
     Extension(
         f"metriccore.{name}",
         [f"src/metriccore/{name}.pyx"],
         include_dirs=[numpy.get_include(), "src/metriccore"],
-        depends=["src/metriccore/_mc_support.h", "src/metriccore/_arrow.pxd"],
+        depends=[f"src/metriccore/{dep}" for dep in _DEPENDS],
         define_macros=define_macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
-    # _kernels: officer metrics (METRICS.md §1-§4); _derive: loan derivation (§5)
+    # _kernels: officer metrics (docs/metrics.md §1-§7); _derive: loan derivation (§9)
     for name in ("_kernels", "_derive")
 ]
 

@@ -1,9 +1,9 @@
 # The Arrow C Data Interface and C Stream Interface structs (a stable C ABI), as
-# declared in _mc_support.h. Only what metriccore reads is used; nothing links libarrow.
+# declared in _arrow_abi.h. Only what metriccore reads is used; nothing links libarrow.
 from libc.stdint cimport int64_t
 
 
-cdef extern from "_mc_support.h" nogil:
+cdef extern from "_arrow_abi.h" nogil:
     struct ArrowSchema:
         const char* format
         const char* name

@@ -39,23 +39,16 @@ from libc.math cimport round, isnan, isinf, fabs
 import numpy as np
 cimport numpy as cnp
 
+from metriccore._support cimport (
+    mc_add_ovf, mc_sub_ovf, mc_mul_ovf, mc_dec128_rescale, mc_round_half_even, mc_prefetch_low,
+    mc_prefetch_low_w, mc_mix64, mc_hash_bytes, mc_big_alloc, mc_utf8_valid)
+
 cnp.import_array()
 
-cdef extern from "_derive_support.h" nogil:
-    int mc_add_ovf(int64_t a, int64_t b, int64_t* r)
-    int mc_mul_ovf(int64_t a, int64_t b, int64_t* r)
-    int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
-    double mc_round_half_even(double x)
-    int md_sub_ovf(int64_t a, int64_t b, int64_t* r)
-    void md_prefetch(const void* p)
-    void md_prefetch_w(const void* p)
-    int64_t md_floordiv(int64_t a, int64_t b)
-    int md_parse_iso_date(const char* p, int64_t n, int32_t* out)
-    int64_t md_bdays(int64_t a, int64_t b, const int32_t* h, int64_t nh)
-    uint64_t mc_mix64(uint64_t x)
-    uint64_t mc_hash_bytes(const char* p, int64_t n)
-    bint mc_utf8_valid(const char* text, int64_t n)
-    void* md_big_alloc(size_t n)
+cdef extern from "_dates.h" nogil:
+    int64_t mc_floordiv(int64_t a, int64_t b)
+    int mc_parse_iso_date(const char* p, int64_t n, int32_t* out)
+    int64_t mc_bdays(int64_t a, int64_t b, const int32_t* h, int64_t nh)
 
 
 # --------------------------------------------------------------------------------------
@@ -239,7 +232,7 @@ cdef inline int read_date(const Col* c, int64_t i, int32_t* out) noexcept nogil:
     if c.kind == C_DAYS32:
         d = (<const int32_t*>c.values)[j]
     elif c.kind == C_UNITS64:
-        d = md_floordiv((<const int64_t*>c.values)[j], c.per_day)
+        d = mc_floordiv((<const int64_t*>c.values)[j], c.per_day)
     else:
         if c.kind == C_STR:
             a = (<const int32_t*>c.values)[j]
@@ -249,7 +242,7 @@ cdef inline int read_date(const Col* c, int64_t i, int32_t* out) noexcept nogil:
             b = (<const int64_t*>c.values)[j + 1]
         if a < 0 or b < a or b > c.chars_len:
             return E_OFFSETS
-        if md_parse_iso_date(c.chars + a, b - a, out):
+        if mc_parse_iso_date(c.chars + a, b - a, out):
             return E_DATE_PARSE
         return E_NONE
     if d < MIN_DAY or d > MAX_DAY:
@@ -270,7 +263,7 @@ cdef inline void col_prefetch(const Col* c, int64_t i) noexcept nogil:
         size = 16
     elif c.kind == C_BOOL:
         return
-    md_prefetch(<const char*>c.values + size * j)
+    mc_prefetch_low(<const char*>c.values + size * j)
 
 
 cdef inline int string_at(const Col* c, int64_t i, const char** p, int64_t* n) noexcept nogil:
@@ -388,7 +381,7 @@ cdef Block* arena_block(Arena* a) noexcept nogil:
                     return NULL
                 a.chunks = <char**>q
                 a.cap_chunks = 2 * a.cap_chunks + 8
-            chunk = <char*>md_big_alloc(CHUNK_BYTES)
+            chunk = <char*>mc_big_alloc(CHUNK_BYTES)
             if chunk == NULL:
                 return NULL
             a.chunks[a.n_chunks] = chunk
@@ -453,7 +446,7 @@ cdef inline char* chain_push(Chain* c, Arena* arena, int64_t per_block,
     # each bucket's chains are separate write streams, too many for the hardware
     # prefetchers: ask for the lines a few entries ahead (past a block's end this touches
     # the next block of the chunk, harmlessly)
-    md_prefetch_w(c.cur + 12 * size)
+    mc_prefetch_low_w(c.cur + 12 * size)
     return entry
 
 
@@ -528,7 +521,7 @@ cdef inline int64_t days_past_due(int64_t x, int64_t total, int64_t repayable, d
     if maturity != NULL_DAY and maturity < end:
         end = maturity
     if first_due != NULL_DAY:
-        due_days = md_bdays(first_due, end, h, nh)
+        due_days = mc_bdays(first_due, end, h, nh)
     if total >= repayable:
         return 0                                  # fully paid
     if daily > 0.0:
@@ -683,10 +676,10 @@ cdef class Derivation:
         self.disbursed = <int32_t*>malloc(n * sizeof(int32_t))
         self.first_due = <int32_t*>malloc(n * sizeof(int32_t))
         self.maturity = <int32_t*>malloc(n * sizeof(int32_t))
-        self.alloc = <LoanAlloc*>md_big_alloc(n * sizeof(LoanAlloc))
+        self.alloc = <LoanAlloc*>mc_big_alloc(n * sizeof(LoanAlloc))
         self.pos = <int64_t*>malloc(n * sizeof(int64_t))
         # zeroed, 64-byte aligned: one cache line per loan
-        self.acc_raw = md_big_alloc(n * sizeof(LoanAcc) + 64)
+        self.acc_raw = mc_big_alloc(n * sizeof(LoanAcc) + 64)
         if (self.amount == NULL or self.fee == NULL or self.repayable == NULL
                 or self.daily == NULL or self.disbursed == NULL or self.first_due == NULL
                 or self.maturity == NULL or self.alloc == NULL or self.pos == NULL
@@ -1013,7 +1006,7 @@ cdef class Derivation:
                     continue
                 pr.hashes[t] = mc_hash_bytes(pr.ptr[t], pr.lens[t])
                 pr.slot[t] = pr.hashes[t] & self.mask
-                md_prefetch(&self.sslots[pr.slot[t]])
+                mc_prefetch_low(&self.sslots[pr.slot[t]])
                 continue
             if read_int(c, r, &pr.keys[t]):
                 pr.ok[t] = False                  # beyond int64: no loan has this id
@@ -1023,10 +1016,10 @@ cdef class Derivation:
                 if pr.slot[t] > self.id_span:
                     pr.ok[t] = False
                     continue
-                md_prefetch(&self.direct[pr.slot[t]])
+                mc_prefetch_low(&self.direct[pr.slot[t]])
             else:
                 pr.slot[t] = mc_mix64(<uint64_t>pr.keys[t]) & self.mask
-                md_prefetch(&self.islots[pr.slot[t]])
+                mc_prefetch_low(&self.islots[pr.slot[t]])
 
     cdef int64_t _lookup_finish(self, const Probe* pr, int64_t* found) noexcept nogil:
         """Index entry of each id of the block (-1: no such loan; >= 0: a loan in the
@@ -1218,8 +1211,8 @@ cdef class Derivation:
                 recs = <const Rec*>block_entries(blk)
                 for j in range(n):
                     if j + 16 < n:             # the loan lines of a later payment
-                        md_prefetch_w(&self.acc[recs[j + 16].k])
-                        md_prefetch(&self.alloc[recs[j + 16].k])
+                        mc_prefetch_low_w(&self.acc[recs[j + 16].k])
+                        mc_prefetch_low(&self.alloc[recs[j + 16].k])
                     rec = recs + j
                     k = rec.k
                     pay = rec.pay
@@ -1253,8 +1246,8 @@ cdef class Derivation:
                                 note(erow, ecol, ecode, eextra, row, P_ALLOC, E_ALLOC_FEES, 0)
                                 return 1
                             fees = <int64_t>x
-                            if (md_sub_ovf(pay, interest, &principal)
-                                    or md_sub_ovf(principal, fees, &principal)):
+                            if (mc_sub_ovf(pay, interest, &principal)
+                                    or mc_sub_ovf(principal, fees, &principal)):
                                 note(erow, ecol, ecode, eextra, row, P_ALLOC,
                                      E_ALLOC_PRINCIPAL, 0)
                                 return 1
@@ -1321,7 +1314,7 @@ cdef class Derivation:
                 bad_loan[0] = k
                 which[0] = T_FEES
                 return
-            if md_sub_ovf(self.amount[k], a.prin, &po):
+            if mc_sub_ovf(self.amount[k], a.prin, &po):
                 if a.prin < 0:                     # the true L - paid is above int64
                     bad_loan[0] = k
                     which[0] = T_OUTSTANDING
@@ -1342,7 +1335,7 @@ cdef class Derivation:
                 stop = as_of + 7
                 if mat != NULL_DAY and mat < stop:
                     stop = mat
-                x = mc_round_half_even(daily * <double>md_bdays(start, stop, self.hol, self.n_hol))
+                x = mc_round_half_even(daily * <double>mc_bdays(start, stop, self.hol, self.n_hol))
                 if not fits_int64(x):
                     bad_loan[0] = k
                     which[0] = T_DUE7
@@ -1458,4 +1451,4 @@ def business_days(int64_t a, int64_t b, holidays):
     and distinct. For tests."""
     cdef const int32_t[::1] h = np.ascontiguousarray(holidays, dtype=np.int32)
     cdef const int32_t* p = &h[0] if h.shape[0] > 0 else NULL
-    return md_bdays(a, b, p, h.shape[0])
+    return mc_bdays(a, b, p, h.shape[0])

@@ -47,27 +47,15 @@ cimport numpy as cnp
 from pyarrow import allocate_buffer as _allocate_buffer
 
 from metriccore._arrow cimport ArrowSchema, ArrowArray, ArrowArrayStream
+from metriccore._support cimport (
+    mc_add_ovf, mc_mul_ovf, mc_acc_add, mc_acc_merge, mc_zero16, MC_KEEP_SPARES, mc_fetch_add,
+    mc_now_ms, mc_dec128_rescale, mc_round_half_even, mc_f64_minor_fast, mc_f32_minor_fast,
+    mc_mag_i64, mc_mix64, mc_hash_bytes, mc_prefetch, mc_utf8_valid)
 
 cnp.import_array()
 
-cdef extern from "_mc_support.h" nogil:
-    bint utf8_valid "mc_utf8_valid"(const char* text, int64_t n)
-    int mc_add_ovf(int64_t a, int64_t b, int64_t* r)
-    int mc_mul_ovf(int64_t a, int64_t b, int64_t* r)
-    void mc_acc_add(int64_t* acc, int64_t v)
-    void mc_acc_merge(int64_t* dst, const int64_t* src)
-    void mc_zero16(int64_t* p)
-    bint MC_KEEP_SPARES
-    int64_t mc_fetch_add(int64_t* p, int64_t v)
-    int64_t mc_now_ms()
-    int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
-    double mc_round_half_even(double x)
-    int mc_f64_minor_fast(const double* x, int64_t n, double p, int64_t* out, double* mag)
-    int mc_f32_minor_fast(const float* x, int64_t n, double p, int64_t* out, double* mag)
-    double mc_mag_i64(const int64_t* x, int64_t n)
-    uint64_t mc_mix64(uint64_t x)
-    uint64_t mc_hash_bytes(const char* p, int64_t n)
-    void mc_prefetch(const void* p)
+# The formulas (docs/metrics.md §3-§5): the row flags and the metric, score and band loops.
+cdef extern from "_metrics.h" nogil:
     enum:
         MC_F_D16
         MC_F_PAR
@@ -243,7 +231,7 @@ cdef struct Plan:
 
 
 # --------------------------------------------------------------------------------------
-# Bitmaps (hashing: mc_mix64 / mc_hash_bytes in _mc_support.h)
+# Bitmaps (hashing: mc_mix64 / mc_hash_bytes in _support.h)
 # --------------------------------------------------------------------------------------
 #: SPREAD[b]: the 8 bytes (in memory order) holding bit k of ``b`` in byte k: a bitmap byte
 #: turned into eight 0/1 bytes with one table load.
@@ -324,7 +312,7 @@ cdef int64_t interner_put(Interner* t, const char* p, int64_t n) noexcept nogil:
                 n == 0 or memcmp(t.arena + t.offs[c], p, n) == 0):
             return c
         s = (s + 1) & t.mask
-    if not utf8_valid(p, n):
+    if not mc_utf8_valid(p, n):
         return -2
     if t.n == t.cap:
         newcap = 64 if t.cap == 0 else 2 * t.cap
@@ -2581,9 +2569,9 @@ ERROR_CODES = {E_NAN: "nan", E_BIG: "big", E_MONEY_OVF: "money_overflow",
 
 
 # --------------------------------------------------------------------------------------
-# The float64 step: aggregates -> metrics and bands (METRICS.md §3, §4, §6)
+# The float64 step: aggregates -> metrics and bands (docs/metrics.md §4, §5, §6)
 # --------------------------------------------------------------------------------------
-# (the formulas are the column loops mc_ratio ... mc_score_bands of _mc_support.h)
+# (the formulas are the column loops mc_ratio ... mc_score_bands of _metrics.h)
 
 
 #: The result columns after the keys, in output order: 16 aggregates (money as float64),
