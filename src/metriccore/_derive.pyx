@@ -145,13 +145,31 @@ cdef enum:
     T_OUTSTANDING = 4
     T_DUE7 = 5
 
-#: Null date in the per-loan date arrays.
-DEF NULL_DAY = -2147483648
-#: Accepted day numbers: 0001-01-01 .. 9999-12-31.
-DEF MIN_DAY = -719162
-DEF MAX_DAY = 2932896
-DEF TWO63 = 9223372036854775808.0
-DEF TWO53 = 9007199254740992.0
+
+cdef int _check_schema_constants() except -1:
+    """ImportError unless the L_* and P_* columns are in ``_schema``'s role order."""
+    from metriccore._schema import LOAN_ROLES, REPAYMENT_ROLES, check_layout
+    check_layout("metriccore._derive", "loans column", LOAN_ROLES, N_LOAN_COLS, {
+        "loan_id": L_ID, "loan_amount": L_AMOUNT, "interest_rate": L_RATE,
+        "fee_amount": L_FEE, "loan_term_days": L_TERM, "disbursement_date": L_DISB,
+        "first_payment_due_date": L_FIRST, "maturity_date": L_MAT})
+    check_layout("metriccore._derive", "repayments column", REPAYMENT_ROLES, N_REP_COLS, {
+        "loan_id": P_ID, "payment_date": P_DATE, "payment_amount": P_AMOUNT,
+        "principal_paid": P_PRIN, "interest_paid": P_INT, "fees_paid": P_FEES,
+        "is_reversed": P_REV})
+    return 0
+
+
+_check_schema_constants()
+
+cdef enum:
+    NULL_DAY = -2147483648    # null date in the per-loan date arrays (INT32_MIN)
+    MIN_DAY = -719162         # accepted day numbers: 0001-01-01 ..
+    MAX_DAY = 2932896         # .. 9999-12-31
+
+# Doubles: no enum can hold them (``cdef const`` makes them C ``static const``).
+cdef const double TWO63 = 9223372036854775808.0
+cdef const double TWO53 = 9007199254740992.0
 
 
 cdef inline bint valid_at(const Col* c, int64_t i) noexcept nogil:
@@ -338,10 +356,11 @@ cdef struct Parts:
 # (see ``Arena``), so filing never copies and the memory comes in huge pages. The block
 # size is not a power of two, so that the blocks being filled do not all fall into the
 # same few cache sets.
-DEF BLOCK_BYTES = 16448
-DEF RECS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
-DEF PARTS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
-DEF CHUNK_BYTES = 8388608
+cdef enum:
+    BLOCK_BYTES = 16448
+    RECS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
+    PARTS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
+    CHUNK_BYTES = 8388608
 
 cdef struct Block:
     Block* next

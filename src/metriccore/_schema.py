@@ -6,7 +6,7 @@ so a test pins them against the contract separately (``tests/test_schema.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import pyarrow as pa
@@ -60,6 +60,23 @@ BANDS: tuple[str, ...] = (
     "fimr_band", "slippage_band", "roll_band", "ayr_band", "dqi_band", "risk_band",
 )
 BAND_NAMES: tuple[str, ...] = ("green", "watch", "flag", "amber", "red")
+
+
+def check_layout(module: str, what: str, names: Sequence[str], count: int,
+                 positions: Mapping[str, int]) -> None:
+    """Check a compiled module's column constants against one of the lists above.
+
+    ``count`` and ``positions`` (name -> position) are the module's constants; raises
+    ImportError unless ``names`` has ``count`` entries and each named one at its position.
+    The compiled modules call it when they are imported, so that a change here cannot
+    silently put a value in the wrong column.
+    """
+    wrong = sorted(name for name, at in positions.items()
+                   if not (0 <= at < len(names) and names[at] == name))
+    if len(names) != count or wrong:
+        raise ImportError(
+            f"{module}: its {what} positions disagree with metriccore._schema: {count} "
+            f"{what}s compiled, {len(names)} listed; at another position: {wrong}")
 
 
 def output_key_type(t: pa.DataType) -> pa.DataType:
