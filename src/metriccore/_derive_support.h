@@ -1,4 +1,4 @@
-/* Small portable C helpers for _derive.pyx (loan derivation, METRICS.md §5).
+/* Small portable C helpers for _derive.pyx (loan derivation, docs/metrics.md §9).
  *
  * The money helpers (overflow-checked arithmetic, decimal128 rescaling, round half to
  * even) come from _mc_support.h and are shared with _kernels.pyx; this header adds what

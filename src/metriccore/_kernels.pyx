@@ -130,7 +130,7 @@ cdef enum:
     E_VIEW_BOUNDS = 9  # string view of negative length or past the end of its data buffer
     E_UTF8 = 10        # string key is not valid UTF-8
 
-# Roles, in METRICS.md §1 order (also the tie-break order of errors).
+# Roles, in docs/metrics.md §1 order (also the tie-break order of errors, §7).
 cdef enum:
     R_FIMR = 0
     R_DPD = 1
@@ -209,7 +209,7 @@ cdef enum:
 #: (A double: no enum can hold it; ``cdef const`` makes it a C ``static const``.)
 cdef const double HOT_LIMIT = 4611686018427387904.0
 
-#: Output aggregates in METRICS.md §7 order: (accumulator slot, is an exact pair).
+#: Output aggregates in docs/metrics.md §3 (output) order: (accumulator slot, is an exact pair).
 cdef int[16] OUT_SLOT = [A_LOANS, A_FIRST, A_PORT, A_D16, A_PAR, A_PREV16, A_ROLLED, A_DUE7,
                          A_INTC, A_FEEC, A_FEED, A_ACTIVE, A_SDAYS, A_NDAYS, A_SAGE, A_NAGE]
 cdef bint[16] OUT_PAIR = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0]
@@ -980,7 +980,7 @@ cdef int64_t dec_pass(const Col* c, int64_t start, int64_t n, int scale, int64_t
 
 cdef int64_t money_pass(const Col* c, int64_t start, int64_t n, const Conf* cf,
                         int64_t* out, uint8_t* valid, double* mag, int* code) noexcept nogil:
-    """Money -> exact minor units (0 where null), METRICS.md §1; ``*mag`` receives a bound
+    """Money -> exact minor units (0 where null), docs/metrics.md §2; ``*mag`` receives a bound
     on |out[i]| (meaningful only when no bad row was found)."""
     cdef int64_t r
     if c.kind == K_FLOAT64:
@@ -2451,7 +2451,7 @@ def prepare(ArrowInput src, list indices, list types, list names, object conf):
     ----------
     src : ArrowInput
     indices : list of int
-        Input column index of every key column, then of every role (METRICS.md §1 order).
+        Input column index of every key column, then of every role (docs/metrics.md §1 order).
     types : list of ColumnType
         Their parsed types (already checked by the caller).
     names : list of str
@@ -2570,7 +2570,7 @@ ERROR_CODES = {E_NAN: "nan", E_BIG: "big", E_MONEY_OVF: "money_overflow",
 
 
 # --------------------------------------------------------------------------------------
-# The float64 step: aggregates -> metrics and bands (METRICS.md §3, §4, §6)
+# The float64 step: aggregates -> metrics and bands (docs/metrics.md §4, §5, §6)
 # --------------------------------------------------------------------------------------
 # (the formulas are the column loops mc_ratio ... mc_score_bands of _mc_support.h)
 
