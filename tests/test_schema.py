@@ -185,3 +185,17 @@ def test_default_config_bands_match_section_4():
     assert (c.ayr_green, c.ayr_watch) == (0.50, 0.30)
     assert (c.dqi_green, c.dqi_watch) == (75, 65)
     assert (c.risk_green, c.risk_watch, c.risk_amber) == (80, 60, 40)
+
+
+def test_check_layout_guards_the_compiled_column_constants():
+    # _kernels and _derive call check_layout on import with their column constants (the
+    # positions finalize writes to, the roles' order): a _schema list that no longer
+    # matches them must stop the import, not put values in the wrong columns.
+    names = ("a", "b", "c")
+    _schema.check_layout("m", "column", names, 3, {"a": 0, "b": 1, "c": 2})
+    with pytest.raises(ImportError, match=r"m: its column positions disagree.*\['a', 'b'\]"):
+        _schema.check_layout("m", "column", names, 3, {"a": 1, "b": 0, "c": 2})
+    with pytest.raises(ImportError, match="4 columns compiled, 3 listed"):
+        _schema.check_layout("m", "column", names, 4, {"a": 0})
+    with pytest.raises(ImportError, match=r"\['c'\]"):
+        _schema.check_layout("m", "column", names, 3, {"c": 3})

@@ -5,7 +5,7 @@
 >>> result = mc.officer_metrics(table)          # one row per officer_id
 >>> totals = mc.portfolio_metrics(table)        # the whole portfolio as a dict
 
-From raw ``loans`` and ``repayments`` tables, as of any date (METRICS.md §5):
+From raw ``loans`` and ``repayments`` tables, as of any date (docs/metrics.md §9):
 
 >>> snapshot = mc.derive_snapshot(loans, repayments, "2024-03-15")      # doctest: +SKIP
 >>> result = mc.officer_metrics_as_of(loans, repayments, "2024-03-15")  # doctest: +SKIP

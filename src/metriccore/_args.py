@@ -185,7 +185,7 @@ def _read_stream(read: Any) -> pa.Table:
 
 
 # ---------------------------------------------------------------------------------------
-# Loan derivation (METRICS.md §5): column roles, dates and holidays
+# Loan derivation (docs/metrics.md §9): column roles, dates and holidays
 # ---------------------------------------------------------------------------------------
 
 #: Day numbers (days since 1970-01-01, as in Arrow's date32) of 0001-01-01 and 9999-12-31:
@@ -394,7 +394,7 @@ def check_derive_dates(as_of: object, period_start: object,
 
 
 def check_derive_columns(columns: object) -> tuple[dict[str, str], frozenset[str]]:
-    """Map every raw-input role of §5 to the name of the column that plays it.
+    """Map every raw-input role of §9.1 to the name of the column that plays it.
 
     Returns the mapping and the set of roles the caller named explicitly (an optional
     repayments column named explicitly must exist). ``loan_id`` names the id column of
@@ -435,7 +435,7 @@ def id_family(t: pa.DataType) -> str | None:
 
 
 def derive_type_ok(role: str, t: pa.DataType) -> tuple[bool, str]:
-    """Whether ``t`` is accepted for the §5 input ``role``, and the accepted types."""
+    """Whether ``t`` is accepted for the §9.1 input ``role``, and the accepted types."""
     if role == "loan_id":
         return id_family(t) is not None, EXPECTED_ID
     if role == "interest_rate":
@@ -451,7 +451,7 @@ def derive_type_ok(role: str, t: pa.DataType) -> tuple[bool, str]:
 
 
 class DerivePlan:
-    """Which columns of ``loans`` and ``repayments`` play which §5 role (checked).
+    """Which columns of ``loans`` and ``repayments`` play which §9.1 role (checked).
 
     Attributes
     ----------
@@ -462,7 +462,7 @@ class DerivePlan:
     loan_types, repayment_types : dict of role -> pyarrow.DataType
     carried : list of int
         Positions of the loans columns carried through unchanged after the id: every
-        column that is not a §5 input, in the order of ``loans``.
+        column that is not a §9.1 input, in the order of ``loans``.
     """
 
     def __init__(self, loan_columns: dict[str, str], repayment_columns: dict[str, str],
@@ -495,7 +495,7 @@ class DerivePlan:
 
 def plan_derivation(loans: pa.Schema, repayments: pa.Schema,
                     roles: dict[str, str], named: frozenset[str]) -> DerivePlan:
-    """Find and type-check the §5 input columns, before any row is read.
+    """Find and type-check the §9.1 input columns, before any row is read.
 
     Order of checks: missing columns (loans roles, then repayments roles, each in role
     order), then types (same order), then the time zones of zoned timestamps (same

@@ -1,4 +1,4 @@
-"""Configuration of the metric computation (docs/metrics.md §3-§5 thresholds)."""
+"""Configuration of the metric computation (docs/metrics.md §3 and §5 thresholds)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-# Hand-written stub for the compiled module metriccore._derive (METRICS.md §5).
+# Hand-written stub for the compiled module metriccore._derive (docs/metrics.md §9).
 from typing import Any
 
 import numpy as np

@@ -1,13 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 # cython: initializedcheck=False, nonecheck=False
-"""Compiled core of the loan derivation (METRICS.md §5): raw loans and repayments -> the
+"""Compiled core of the loan derivation (docs/metrics.md §9): raw loans and repayments -> the
 loan snapshot as of a date.
 
 Plan of one derivation (``metriccore._derive_api`` drives it; every method below releases
 the GIL and may run on its own thread):
 
 1. ``loans_pass(lo, hi)``: check and convert the loans rows [lo, hi) (money to exact
-   minor units, §5.2 interest total, repayable amount R and daily instalment), and
+   minor units, §9.3 step 1 interest total, repayable amount R and daily instalment), and
    ``build_index()`` (at the same time, on another thread): the loan id -> row index,
    a direct table when the integer ids are dense, else an open-addressing hash table.
    It inserts in row order, so the first duplicate it meets is the smallest duplicate row.
@@ -15,16 +15,16 @@ the GIL and may run on its own thread):
 3. ``scan(task, lo, hi)``: the repayments are read in waves of consecutive rows, each cut
    into a few ranges per thread (tasks). A task reads its rows sequentially: it looks up
    each repayment's loan (in blocks of 32, the next block's slots prefetched while the
-   current one is resolved), checks the row, and files a payment that counts (§5.1), in
+   current one is resolved), checks the row, and files a payment that counts (§9.2), in
    row order, in its buffer for the loan's *bucket* (2**shift consecutive loan rows).
 4. ``apply(blo, bhi)``: per bucket, the wave's payments of every task (in task, hence row,
-   order) are split into principal, interest and fees (§5.6) and added to their loans'
+   order) are split into principal, interest and fees (§9.3 step 6) and added to their loans'
    exact accumulators, which for one bucket stay in the CPU cache. ``next_wave()`` then
    empties the buffers, keeping their memory for the next wave.
 5. ``finish(blo, bhi)``: once every wave is applied, the snapshot columns of the loans of
-   the buckets (§5.4-§5.6). A loan is only ever touched by the task that owns its bucket,
-   so nothing is merged and every figure is the same whatever the thread count; the
-   integer sums do not depend on row order either.
+   the buckets (§9.3: steps 4-5 and the table). A loan is only ever touched by the task
+   that owns its bucket, so nothing is merged and every figure is the same whatever the
+   thread count; the integer sums do not depend on row order either.
 
 Errors are recorded without the GIL as (row, column position, code) and the smallest wins,
 so the reported error is the one the pure-Python reference raises, whatever the schedule.
@@ -104,7 +104,7 @@ cdef enum:
     E_OFFSETS = 19    # string offsets that decrease, are negative or lie past the data
     E_UTF8 = 20       # a string id (or date) that is not valid UTF-8
 
-# Column positions (the tie-break order of errors on one row; METRICS.md §5 order).
+# Column positions (the tie-break order of errors on one row: docs/metrics.md §9.1 order, §9.6).
 cdef enum:
     L_ID = 0
     L_AMOUNT = 1
@@ -138,13 +138,31 @@ cdef enum:
     T_OUTSTANDING = 4
     T_DUE7 = 5
 
-#: Null date in the per-loan date arrays.
-DEF NULL_DAY = -2147483648
-#: Accepted day numbers: 0001-01-01 .. 9999-12-31.
-DEF MIN_DAY = -719162
-DEF MAX_DAY = 2932896
-DEF TWO63 = 9223372036854775808.0
-DEF TWO53 = 9007199254740992.0
+
+cdef int _check_schema_constants() except -1:
+    """ImportError unless the L_* and P_* columns are in ``_schema``'s role order."""
+    from metriccore._schema import LOAN_ROLES, REPAYMENT_ROLES, check_layout
+    check_layout("metriccore._derive", "loans column", LOAN_ROLES, N_LOAN_COLS, {
+        "loan_id": L_ID, "loan_amount": L_AMOUNT, "interest_rate": L_RATE,
+        "fee_amount": L_FEE, "loan_term_days": L_TERM, "disbursement_date": L_DISB,
+        "first_payment_due_date": L_FIRST, "maturity_date": L_MAT})
+    check_layout("metriccore._derive", "repayments column", REPAYMENT_ROLES, N_REP_COLS, {
+        "loan_id": P_ID, "payment_date": P_DATE, "payment_amount": P_AMOUNT,
+        "principal_paid": P_PRIN, "interest_paid": P_INT, "fees_paid": P_FEES,
+        "is_reversed": P_REV})
+    return 0
+
+
+_check_schema_constants()
+
+cdef enum:
+    NULL_DAY = -2147483648    # null date in the per-loan date arrays (INT32_MIN)
+    MIN_DAY = -719162         # accepted day numbers: 0001-01-01 ..
+    MAX_DAY = 2932896         # .. 9999-12-31
+
+# Doubles: no enum can hold them (``cdef const`` makes them C ``static const``).
+cdef const double TWO63 = 9223372036854775808.0
+cdef const double TWO53 = 9007199254740992.0
 
 
 cdef inline bint valid_at(const Col* c, int64_t i) noexcept nogil:
@@ -201,7 +219,7 @@ cdef inline double read_float(const Col* c, int64_t i) noexcept nogil:
 
 cdef inline int read_money(const Col* c, int64_t i, int64_t p_int, double p_dbl, int scale,
                            int64_t* out) noexcept nogil:
-    """Exact minor units of the money value at row ``i`` (METRICS.md §1); an error code."""
+    """Exact minor units of the money value at row ``i`` (docs/metrics.md §2); an error code."""
     cdef int64_t j = c.offset + i
     cdef double x, r
     cdef const uint64_t* w
@@ -306,7 +324,7 @@ cdef struct LoanAcc:
     int32_t flags         # bit 0: t_asof overflowed, bit 1: t_roll overflowed
 
 cdef struct LoanAlloc:
-    # What allocating a payment of the loan needs (§5.6), read once per payment.
+    # What allocating a payment of the loan needs (§9.3 step 6), read once per payment.
     double interest_d     # float64(interest_total)
     double fee_d          # float64(F_minor)
     double repayable_d    # float64(R)
@@ -331,10 +349,11 @@ cdef struct Parts:
 # (see ``Arena``), so filing never copies and the memory comes in huge pages. The block
 # size is not a power of two, so that the blocks being filled do not all fall into the
 # same few cache sets.
-DEF BLOCK_BYTES = 16448
-DEF RECS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
-DEF PARTS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
-DEF CHUNK_BYTES = 8388608
+cdef enum:
+    BLOCK_BYTES = 16448
+    RECS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
+    PARTS_PER_BLOCK = (BLOCK_BYTES - 16) // 24
+    CHUNK_BYTES = 8388608
 
 cdef struct Block:
     Block* next
@@ -515,7 +534,7 @@ cdef inline bint fits_int64(double x) noexcept nogil:
 cdef inline int64_t days_past_due(int64_t x, int64_t total, int64_t repayable, double daily,
                                   int32_t first_due, int32_t maturity, const int32_t* h,
                                   int64_t nh) noexcept nogil:
-    """dpd at date ``x`` with ``total`` paid by then (§5.5)."""
+    """dpd at date ``x`` with ``total`` paid by then (docs/metrics.md §9.3 step 4)."""
     cdef int64_t end = x, due_days = 0
     cdef double k
     if maturity != NULL_DAY and maturity < end:
@@ -641,7 +660,7 @@ cdef class Derivation:
 
     def __init__(self, list loan_cols, list rep_cols, int64_t n_loans, int64_t n_rep,
                  tuple conf, object holidays):
-        """``loan_cols`` / ``rep_cols``: one column spec per role in §5 order (None for an
+        """``loan_cols`` / ``rep_cols``: one column spec per role in §9.1 order (None for an
         absent optional column); a spec is ``(kind, width, signed, scale, per_day, offset,
         length, validity_address, values_address, chars_address)``. ``conf``:
         ``(10**money_scale, money_scale, as_of, period_start, roll_from)`` with dates as
@@ -749,7 +768,7 @@ cdef class Derivation:
                         note(erow, ecol, ecode, eextra, i, L_DISB + k, code, 0)
                         return
                 dates[k][i] = d
-            # §5.2: interest_total = round_half_even(float64(L) * r); R = L + interest + F
+            # §9.3 step 1: interest_total = round_half_even(float64(L) * r); R = L + interest + F
             x = mc_round_half_even(<double>L * r)
             if not fits_int64(x):                     # also false for inf and NaN
                 note(erow, ecol, ecode, eextra, i, L_INTEREST, E_INTEREST_OVF, 0)
@@ -1129,7 +1148,7 @@ cdef class Derivation:
                     split_used = (parts[0] | parts[1] | parts[2]) != 0
                 reversed_ = (self.has_reversed and valid_at(&self.rc[P_REV], r)
                              and bool_at(&self.rc[P_REV], r))
-                # §5.1: a reversed payment, or one without a date or an amount, does not
+                # §9.2: a reversed payment, or one without a date or an amount, does not
                 # count; nor does one after as_of, nor any payment of a loan outside the
                 # snapshot (checked above all the same)
                 if k < 0 or reversed_ or not date_ok or not pay_ok or date > self.as_of:
@@ -1146,7 +1165,7 @@ cdef class Derivation:
     # ----------------------------------------------------------------------------------
     def apply(self, int64_t blo, int64_t bhi):
         """Add the payments filed in this wave for loan buckets [blo, bhi) to their loans,
-        allocating unsplit ones (§5.6). Returns None or (row, column, code, extra) of the
+        allocating unsplit ones (§9.3 step 6). Returns None or (row, column, code, extra) of the
         first repayment whose allocation does not fit int64."""
         cdef int64_t row = INT64_MAX, extra = 0, b
         cdef int col = 0, code = 0
@@ -1350,7 +1369,7 @@ cdef class Derivation:
                 o.previous_dpd[p] = days_past_due(self.roll_from, a.t_roll, R, daily, fd, mat,
                                                   self.hol, self.n_hol)
                 o.previous_dpd_valid[p] = 1
-            # §5.4: tagged when there is no due date, or it has passed without any counted
+            # §9.3 step 5: tagged when there is no due date, or it has passed without any counted
             # payment on or before it
             first = MAX_DAY + 1 - a.first          # earliest payment date when a.first > 0
             o.fimr_tagged[p] = fd == NULL_DAY or (fd < as_of and not (a.first > 0 and first <= fd))
@@ -1446,7 +1465,7 @@ REPAYMENT_ALLOC_COLUMN = P_ALLOC
 
 
 def business_days(int64_t a, int64_t b, holidays):
-    """bdays(a, b) of METRICS.md §5.3 between day numbers, counted as the derivation
+    """bdays(a, b) of docs/metrics.md §9.3 (step 3) between day numbers, counted as the derivation
     counts them (O(1) plus binary searches); ``holidays`` are the weekday holidays, sorted
     and distinct. For tests."""
     cdef const int32_t[::1] h = np.ascontiguousarray(holidays, dtype=np.int32)

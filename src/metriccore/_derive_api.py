@@ -1,4 +1,4 @@
-"""The loan derivation (METRICS.md §5): raw loans and repayments -> the loan snapshot as of a
+"""The loan derivation (docs/metrics.md §9): raw loans and repayments -> the loan snapshot as of a
 date, with the compiled kernels of ``_derive.pyx``; and the officer metrics of that snapshot.
 """
 
@@ -242,7 +242,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
                     config: MetricConfig | None = None, threads: int | None = None,
                     columns: Mapping[str, str] | None = None) -> pa.Table:
     """The loan snapshot as of ``as_of``, derived from raw loans and repayments
-    (METRICS.md §5).
+    (docs/metrics.md §9).
 
     Parameters
     ----------
@@ -283,7 +283,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     -------
     pyarrow.Table
         One row per loan disbursed on or before as_of, in the order of ``loans``: the id
-        column and every column of ``loans`` that is not a §5 input, unchanged, then
+        column and every column of ``loans`` that is not a §9.1 input, unchanged, then
         ``current_dpd``, ``previous_dpd``, ``fimr_tagged``, ``principal_outstanding``,
         ``interest_collected``, ``fees_collected``, ``fees_due``, ``outstanding_balance``,
         ``amount_due_7d``, ``days_since_last_repayment``, ``loan_age`` (money as float64

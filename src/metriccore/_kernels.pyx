@@ -86,8 +86,9 @@ cdef extern from "_metrics.h" nogil:
 
 #: Rows per chunk: the unit of work a thread takes. Small enough that the per-chunk
 #: scratch columns stay in L2, large enough that the shared counter is rarely touched.
-CHUNK_ROWS = 4096
-DEF CH = 4096
+cdef enum:
+    CH = 4096
+CHUNK_ROWS = CH
 
 # --------------------------------------------------------------------------------------
 # Column kinds
@@ -117,7 +118,7 @@ cdef enum:
     E_VIEW_BOUNDS = 9  # string view of negative length or past the end of its data buffer
     E_UTF8 = 10        # string key is not valid UTF-8
 
-# Roles, in METRICS.md §1 order (also the tie-break order of errors).
+# Roles, in docs/metrics.md §1 order (also the tie-break order of errors, §7).
 cdef enum:
     R_FIMR = 0
     R_DPD = 1
@@ -174,15 +175,29 @@ cdef enum:
     NSUMS_END = 13
     NHOT = 16
 
-DEF FIELD_BITS = 21
-DEF FIELD_MASK = (1 << 21) - 1
-DEF HOT_MAX_ROWS = 1 << 21
+# Bit positions of the MC_F_* flags (_mc_support.h) that the hot loop shifts out of a row's
+# flag byte (checked against the header's masks below, when the module is imported).
+cdef enum:
+    F_ACTIVE_BIT = 4
+    F_NDAYS_BIT = 5
+    F_NAGE_BIT = 6
+    F_FIRST_BIT = 7         # the top bit of the byte: no mask needed after the shift
+
+if ((1 << F_ACTIVE_BIT) != MC_F_ACTIVE or (1 << F_NDAYS_BIT) != MC_F_NDAYS
+        or (1 << F_NAGE_BIT) != MC_F_NAGE or (1 << F_FIRST_BIT) != MC_F_FIRST):
+    raise ImportError("metriccore._kernels: the flag bit positions disagree with MC_F_*")
+
+cdef enum:
+    FIELD_BITS = 21                       # width of one packed count
+    FIELD_MASK = (1 << FIELD_BITS) - 1
+    HOT_MAX_ROWS = 1 << FIELD_BITS        # rows between folds, so no packed count overflows
 
 #: 2**62: the bound is summed in float64 (relative error far below 2**-30 over any
 #: realistic number of chunks), so staying below 2**62 keeps every hot sum inside int64.
-DEF HOT_LIMIT = 4611686018427387904.0
+#: (A double: no enum can hold it; ``cdef const`` makes it a C ``static const``.)
+cdef const double HOT_LIMIT = 4611686018427387904.0
 
-#: Output aggregates in METRICS.md §7 order: (accumulator slot, is an exact pair).
+#: Output aggregates in docs/metrics.md §3 (output) order: (accumulator slot, is an exact pair).
 cdef int[16] OUT_SLOT = [A_LOANS, A_FIRST, A_PORT, A_D16, A_PAR, A_PREV16, A_ROLLED, A_DUE7,
                          A_INTC, A_FEEC, A_FEED, A_ACTIVE, A_SDAYS, A_NDAYS, A_SAGE, A_NAGE]
 cdef bint[16] OUT_PAIR = [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0]
@@ -586,7 +601,8 @@ cdef inline int64_t part_find(Part* t, const int64_t* codes, int64_t stride,
 
 #: Codes below this get a direct-mapped slot (4 bytes each) for one-key grouping: officer
 #: ids, dictionary and interned string codes are small dense integers.
-DEF DIRECT_LIMIT = 1 << 20
+cdef enum:
+    DIRECT_LIMIT = 1 << 20
 
 
 cdef inline int64_t part_new_direct(Part* t, int64_t code) noexcept nogil:
@@ -952,7 +968,7 @@ cdef int64_t dec_pass(const Col* c, int64_t start, int64_t n, int scale, int64_t
 
 cdef int64_t money_pass(const Col* c, int64_t start, int64_t n, const Conf* cf,
                         int64_t* out, uint8_t* valid, double* mag, int* code) noexcept nogil:
-    """Money -> exact minor units (0 where null), METRICS.md §1; ``*mag`` receives a bound
+    """Money -> exact minor units (0 where null), docs/metrics.md §2; ``*mag`` receives a bound
     on |out[i]| (meaningful only when no bad row was found)."""
     cdef int64_t r
     if c.kind == K_FLOAT64:
@@ -1234,7 +1250,8 @@ cdef inline void note_error(int64_t row, int col, int code, int64_t* best_row, i
 # The next chunk's input is prefetched while the row loop of this one runs (that loop is
 # compute-bound, the column passes are memory-bound): a cursor over the next chunk's
 # fixed-width value buffers, advanced a few cache lines per row.
-DEF PF_MAX = 40
+cdef enum:
+    PF_MAX = 40
 
 cdef struct Prefetch:
     const char* p[PF_MAX]
@@ -1415,10 +1432,10 @@ cdef void process_chunk(Plan* pl, Part* part, Scratch* s, int64_t chunk, int64_t
             f = flags[i]
             s.sel[k] = <int32_t>i
             k += (f & (MC_F_D16 | MC_F_PAR | MC_F_PREV16)) != 0  # ROLLED implies PREV16
-            ok = (f >> 5) & 1       # MC_F_NDAYS
-            ok2 = (f >> 6) & 1      # MC_F_NAGE
-            h[H_COUNTS_A] += (1 + ((f >> 7) << FIELD_BITS)                  # MC_F_FIRST
-                              + (((f >> 4) & 1) << (2 * FIELD_BITS)))        # MC_F_ACTIVE
+            ok = (f >> F_NDAYS_BIT) & 1
+            ok2 = (f >> F_NAGE_BIT) & 1
+            h[H_COUNTS_A] += (1 + ((f >> F_FIRST_BIT) << FIELD_BITS)
+                              + (((f >> F_ACTIVE_BIT) & 1) << (2 * FIELD_BITS)))
             h[H_COUNTS_B] += ok + (ok2 << FIELD_BITS)
             h[H_PORT] += P[i]
             h[H_DUE7] += due7[i]
@@ -1544,9 +1561,10 @@ cdef int scratch_init(Scratch* s, int nk, int64_t cap) noexcept nogil:
 # from nogil helpers such as part_init; every caller holds the GIL). A free-threaded build
 # has no such lock and keeps no spares (MC_KEEP_SPARES is 0 there).
 # --------------------------------------------------------------------------------------
-DEF N_SPARE = 4
-DEF SPARE_MAX_GROUPS = 2048     # a group table's capacity in groups
-DEF SPARE_MAX_DIRECT = 4096     # direct-map entries kept with it (reset on every reuse)
+cdef enum:
+    N_SPARE = 4
+    SPARE_MAX_GROUPS = 2048     # a group table's capacity in groups
+    SPARE_MAX_DIRECT = 4096     # direct-map entries kept with it (reset on every reuse)
 
 cdef struct PartBufs:
     int64_t cap
@@ -1635,7 +1653,8 @@ cdef int scratch_take(Scratch* s, int nk, int64_t cap) noexcept nogil:
     return scratch_init(s, nk, cap)
 
 
-DEF SPARE_FIN_BYTES = 1 << 20  # finalize's scratch kept up to this size (18K groups)
+cdef enum:
+    SPARE_FIN_BYTES = 1 << 20  # finalize's scratch kept up to this size (18K groups)
 cdef void* _spare_fin = NULL
 cdef int64_t _spare_fin_bytes = 0
 
@@ -1971,7 +1990,8 @@ cdef class ArrowInput:
         return out
 
 
-DEF MAX_SCHEMA_DEPTH = 64
+cdef enum:
+    MAX_SCHEMA_DEPTH = 64
 
 
 cdef int _check_schema_tree(ArrowSchema* sc, str where, int depth) except -1:
@@ -2450,7 +2470,7 @@ def prepare(ArrowInput src, list indices, list types, list names, object conf):
     ----------
     src : ArrowInput
     indices : list of int
-        Input column index of every key column, then of every role (METRICS.md §1 order).
+        Input column index of every key column, then of every role (docs/metrics.md §1 order).
     types : list of ColumnType
         Their parsed types (already checked by the caller).
     names : list of str
@@ -2575,11 +2595,87 @@ ERROR_CODES = {E_NAN: "nan", E_BIG: "big", E_MONEY_OVF: "money_overflow",
 
 
 #: The result columns after the keys, in output order: 16 aggregates (money as float64),
-#: 11 float metrics (``rdr`` nullable), 2 integer scores, 6 bands (Arrow ``string``).
-DEF N_BODY = 35
-DEF N_BODY_BUFS = 76           # 16 * 2 + 11 * 2 + 2 * 2 + 6 * 3
-DEF BODY_RDR = 23              # column of rdr: 16 aggregates + metric 7
-DEF BODY_BANDS = 29            # first band column
+#: 11 float metrics (``rdr`` nullable), 2 integer scores, 6 bands (Arrow ``string``). The
+#: names and order are ``_schema``'s (AGGREGATES, FLOAT_METRICS, INT_METRICS, BANDS),
+#: checked when the module is imported (``_check_schema_constants``).
+cdef enum:
+    B_LOANS = 0
+    B_FIRST = 1
+    B_PORT = 2                 # B_PORT .. B_FEED: the money aggregates
+    B_D16 = 3
+    B_PAR = 4
+    B_PREV16 = 5
+    B_ROLLED = 6
+    B_DUE7 = 7
+    B_INTC = 8
+    B_FEEC = 9
+    B_FEED = 10
+    B_ACTIVE = 11
+    B_SDAYS = 12
+    B_NDAYS = 13
+    B_SAGE = 14
+    B_NAGE = 15
+    N_AGGS = 16
+    B_FIMR = 16
+    B_SLIP = 17
+    B_ROLL = 18
+    B_FRR = 19
+    B_PORR = 20
+    B_YIELD = 21
+    B_AYR = 22
+    B_RDR = 23
+    B_OTI = 24
+    B_PEN = 25
+    B_RAW = 26
+    B_RISK = 27
+    B_DQI = 28
+    N_FIXED = 29               # the 8-byte columns: aggregates, metrics and scores
+    B_FIMR_BAND = 29           # the bands, in the order of their codes
+    B_SLIP_BAND = 30
+    B_ROLL_BAND = 31
+    B_AYR_BAND = 32
+    B_DQI_BAND = 33
+    B_RISK_BAND = 34
+    N_BODY = 35
+    N_BANDS = N_BODY - N_FIXED
+    N_BODY_BUFS = 2 * N_FIXED + 3 * N_BANDS   # validity, values; validity, offsets, chars
+
+
+cdef int _check_schema_constants() except -1:
+    """ImportError unless the R_* roles are in ``_schema.INPUT_COLUMNS`` order and the B_*
+    positions above are those of ``_schema``'s output columns."""
+    from metriccore._schema import (AGGREGATES, BANDS, FLOAT_METRICS, INPUT_COLUMNS,
+                                    INT_METRICS, check_layout)
+    check_layout("metriccore._kernels", "snapshot column", INPUT_COLUMNS, N_ROLES, {
+        "fimr_tagged": R_FIMR, "current_dpd": R_DPD, "previous_dpd": R_PREV,
+        "principal_outstanding": R_P, "amount_due_7d": R_DUE7, "interest_collected": R_INTC,
+        "fees_collected": R_FEEC, "fees_due": R_FEED, "outstanding_balance": R_OB,
+        "days_since_last_repayment": R_DSL, "loan_age": R_AGE})
+    names = [name for name, _ in AGGREGATES] + [*FLOAT_METRICS, *INT_METRICS, *BANDS]
+    check_layout("metriccore._kernels", "result column", names, N_BODY, {
+        "loans": B_LOANS, "first_miss": B_FIRST, "portfolio": B_PORT,
+        "dpd1to6_balance": B_D16, "par_balance": B_PAR, "prev_dpd1to6_balance": B_PREV16,
+        "rolled_balance": B_ROLLED, "amount_due_7d": B_DUE7, "interest_collected": B_INTC,
+        "fees_collected": B_FEEC, "fees_due": B_FEED, "active_loans": B_ACTIVE,
+        "sum_days_since_last_repayment": B_SDAYS, "n_days_since_last_repayment": B_NDAYS,
+        "sum_loan_age": B_SAGE, "n_loan_age": B_NAGE, "fimr": B_FIMR, "slippage": B_SLIP,
+        "roll": B_ROLL, "frr": B_FRR, "porr": B_PORR, "yield": B_YIELD, "ayr": B_AYR,
+        "rdr": B_RDR, "oti": B_OTI, "pen_rdr": B_PEN, "risk_score_raw": B_RAW,
+        "risk_score": B_RISK, "dqi": B_DQI, "fimr_band": B_FIMR_BAND,
+        "slippage_band": B_SLIP_BAND, "roll_band": B_ROLL_BAND, "ayr_band": B_AYR_BAND,
+        "dqi_band": B_DQI_BAND, "risk_band": B_RISK_BAND})
+    # finalize writes the money aggregates (and only they) as doubles
+    if [money for _, money in AGGREGATES] != [B_PORT <= k <= B_FEED for k in range(N_AGGS)]:
+        raise ImportError("metriccore._kernels: the money aggregates are not "
+                          "_schema.AGGREGATES' money columns")
+    # ... the float metrics as doubles and the scores as int64
+    if len(FLOAT_METRICS) != B_RISK - N_AGGS or len(INT_METRICS) != N_FIXED - B_RISK:
+        raise ImportError("metriccore._kernels: the float and integer metrics are not "
+                          "_schema's FLOAT_METRICS and INT_METRICS")
+    return 0
+
+
+_check_schema_constants()
 
 # Band names by code (0 green, 1 watch, 2 flag, 3 amber, 4 red). The strings are written two
 # rows at a time: BAND_PAIR[5 * a + b] holds name a then name b, zero-padded to 16 bytes.
@@ -2691,26 +2787,27 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef Finalized res = Finalized()
     cdef int64_t col_bytes = _aligned(8 * n), bits_bytes = (n + 7) // 8
     cdef int64_t off_bytes = _aligned(4 * (n + 1)), pos = 0, total
-    cdef int64_t band_total[6]
+    cdef int64_t band_total[N_BANDS]
     cdef int pair
-    # Fixed-width part: 29 value columns, the rdr validity bitmap, 6 band offset buffers
-    # and the band codes (scratch, 6 * n bytes); then the band strings: at most 5 bytes a
-    # row in each of the 6 columns, plus 16 of slack.
-    res.strings_at = _aligned(29 * col_bytes + _aligned(bits_bytes) + 6 * off_bytes + 6 * n)
-    res.block = _allocate_buffer(res.strings_at + 30 * n + 16)
+    # Fixed-width part: N_FIXED value columns, the rdr validity bitmap, N_BANDS band offset
+    # buffers and the band codes (scratch, N_BANDS * n bytes); then the band strings: at
+    # most 5 bytes a row in each band column, plus 16 of slack.
+    res.strings_at = _aligned(N_FIXED * col_bytes + _aligned(bits_bytes) + N_BANDS * off_bytes
+                              + N_BANDS * n)
+    res.block = _allocate_buffer(res.strings_at + 5 * N_BANDS * n + 16)
     res.block_data = <char*><uintptr_t>res.block.address
     res.length = n
     cdef char* base = res.block_data
-    cdef char* cols[29]
-    for k in range(29):
+    cdef char* cols[N_FIXED]
+    for k in range(N_FIXED):
         cols[k] = base + k * col_bytes
-    cdef uint8_t* rdr_bits = <uint8_t*>(base + 29 * col_bytes)
-    cdef int64_t offs_at = 29 * col_bytes + _aligned(bits_bytes)
-    cdef int32_t* offs[6]
-    for k in range(6):
+    cdef uint8_t* rdr_bits = <uint8_t*>(base + N_FIXED * col_bytes)
+    cdef int64_t offs_at = N_FIXED * col_bytes + _aligned(bits_bytes)
+    cdef int32_t* offs[N_BANDS]
+    for k in range(N_BANDS):
         offs[k] = <int32_t*>(base + offs_at + k * off_bytes)
-    cdef int8_t* codes = <int8_t*>(base + offs_at + 6 * off_bytes)
-    cdef int64_t v[16]
+    cdef int8_t* codes = <int8_t*>(base + offs_at + N_BANDS * off_bytes)
+    cdef int64_t v[N_AGGS]
     cdef int64_t carry
     cdef const int64_t* acc
     cdef const int64_t* hot
@@ -2719,14 +2816,14 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     cdef int64_t bad_pos = -1, bad_agg = 0, n_rdr = 0
     cdef int64_t ok
     cdef int8_t c
-    cdef double* dc[29]
+    cdef double* dc[N_FIXED]
     # Scratch for the metric loops: loans, first_miss and the four day sums/counts as
     # doubles, then the rdr-defined flags (7 * n words; a spare one when it is big enough).
     cdef double* tmp = <double*>fin_scratch_take(7 * 8 * n + 8)
     if tmp == NULL:
         raise MemoryError()
     cdef int64_t* rdr_ok = <int64_t*>(tmp + 6 * n)
-    for k in range(29):
+    for k in range(N_FIXED):
         dc[k] = <double*>cols[k]
     cdef uint8_t* strings = <uint8_t*>(base + res.strings_at)
     cdef uint8_t* data
@@ -2750,22 +2847,22 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                     acc_ahead = <const char*>(part.p.hot + order[i + 8] * NHOT)
                     mc_prefetch(acc_ahead)
                     mc_prefetch(acc_ahead + 64)
-                v[0] = hot[H_COUNTS_A] & FIELD_MASK
-                v[1] = (hot[H_COUNTS_A] >> FIELD_BITS) & FIELD_MASK
-                v[2] = hot[H_PORT]
-                v[3] = hot[H_D16]
-                v[4] = hot[H_PAR]
-                v[5] = hot[H_PREV16]
-                v[6] = hot[H_ROLLED]
-                v[7] = hot[H_DUE7]
-                v[8] = hot[H_INTC]
-                v[9] = hot[H_FEEC]
-                v[10] = hot[H_FEED]
-                v[11] = hot[H_COUNTS_A] >> (2 * FIELD_BITS)
-                v[12] = hot[H_SDAYS]
-                v[13] = hot[H_COUNTS_B] & FIELD_MASK
-                v[14] = hot[H_SAGE]
-                v[15] = hot[H_COUNTS_B] >> FIELD_BITS
+                v[B_LOANS] = hot[H_COUNTS_A] & FIELD_MASK
+                v[B_FIRST] = (hot[H_COUNTS_A] >> FIELD_BITS) & FIELD_MASK
+                v[B_PORT] = hot[H_PORT]
+                v[B_D16] = hot[H_D16]
+                v[B_PAR] = hot[H_PAR]
+                v[B_PREV16] = hot[H_PREV16]
+                v[B_ROLLED] = hot[H_ROLLED]
+                v[B_DUE7] = hot[H_DUE7]
+                v[B_INTC] = hot[H_INTC]
+                v[B_FEEC] = hot[H_FEEC]
+                v[B_FEED] = hot[H_FEED]
+                v[B_ACTIVE] = hot[H_COUNTS_A] >> (2 * FIELD_BITS)
+                v[B_SDAYS] = hot[H_SDAYS]
+                v[B_NDAYS] = hot[H_COUNTS_B] & FIELD_MASK
+                v[B_SAGE] = hot[H_SAGE]
+                v[B_NAGE] = hot[H_COUNTS_B] >> FIELD_BITS
             else:
                 acc = part.p.acc + g * NACC
                 if i + 8 < n:
@@ -2780,67 +2877,68 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                          | acc[A_INTC + 1] | acc[A_FEEC + 1] | acc[A_FEED + 1]
                          | acc[A_SDAYS + 1] | acc[A_SAGE + 1])
                 if carry != 0:
-                    for k in range(16):
+                    for k in range(N_AGGS):
                         if OUT_PAIR[k] and acc[OUT_SLOT[k] + 1] != 0:
                             bad_pos = i
                             bad_agg = k
                             break
                     break
-                v[0] = acc[A_LOANS]
-                v[1] = acc[A_FIRST]
-                v[2] = acc[A_PORT]
-                v[3] = acc[A_D16]
-                v[4] = acc[A_PAR]
-                v[5] = acc[A_PREV16]
-                v[6] = acc[A_ROLLED]
-                v[7] = acc[A_DUE7]
-                v[8] = acc[A_INTC]
-                v[9] = acc[A_FEEC]
-                v[10] = acc[A_FEED]
-                v[11] = acc[A_ACTIVE]
-                v[12] = acc[A_SDAYS]
-                v[13] = acc[A_NDAYS]
-                v[14] = acc[A_SAGE]
-                v[15] = acc[A_NAGE]
-            if mc_add_ovf(v[8], v[9], &yl):
+                v[B_LOANS] = acc[A_LOANS]
+                v[B_FIRST] = acc[A_FIRST]
+                v[B_PORT] = acc[A_PORT]
+                v[B_D16] = acc[A_D16]
+                v[B_PAR] = acc[A_PAR]
+                v[B_PREV16] = acc[A_PREV16]
+                v[B_ROLLED] = acc[A_ROLLED]
+                v[B_DUE7] = acc[A_DUE7]
+                v[B_INTC] = acc[A_INTC]
+                v[B_FEEC] = acc[A_FEEC]
+                v[B_FEED] = acc[A_FEED]
+                v[B_ACTIVE] = acc[A_ACTIVE]
+                v[B_SDAYS] = acc[A_SDAYS]
+                v[B_NDAYS] = acc[A_NDAYS]
+                v[B_SAGE] = acc[A_SAGE]
+                v[B_NAGE] = acc[A_NAGE]
+            if mc_add_ovf(v[B_INTC], v[B_FEEC], &yl):
                 bad_pos = i
-                bad_agg = 16
+                bad_agg = N_AGGS      # yield: the index after the aggregates
                 break
-            (<int64_t*>cols[0])[i] = v[0]
-            (<int64_t*>cols[1])[i] = v[1]
-            for k in range(2, 11):   # the money aggregates
+            (<int64_t*>cols[B_LOANS])[i] = v[B_LOANS]
+            (<int64_t*>cols[B_FIRST])[i] = v[B_FIRST]
+            for k in range(B_PORT, B_FEED + 1):   # the money aggregates
                 dc[k][i] = <double>v[k]
-            for k in range(11, 16):
+            for k in range(B_ACTIVE, N_AGGS):
                 (<int64_t*>cols[k])[i] = v[k]
-            dc[21][i] = <double>yl
+            dc[B_YIELD][i] = <double>yl
         if bad_pos < 0:
-            # loans, first_miss and the day sums/counts as doubles, from their int64 columns
-            mc_i64_to_f64(n, <int64_t*>cols[0], tmp)
-            mc_i64_to_f64(n, <int64_t*>cols[1], tmp + n)
+            # loans, first_miss and the day sums/counts (B_SDAYS .. B_NAGE) as doubles,
+            # from their int64 columns: tmp holds loans, first_miss, then those four
+            mc_i64_to_f64(n, <int64_t*>cols[B_LOANS], tmp)
+            mc_i64_to_f64(n, <int64_t*>cols[B_FIRST], tmp + n)
             for k in range(4):
-                mc_i64_to_f64(n, <int64_t*>cols[12 + k], tmp + (2 + k) * n)
-            # 2. The metrics, one column at a time (vectorised). v: 0 loans, 1 first_miss,
-            # 2 portfolio, 3 d16, 4 par, 5 prev16, 6 rolled, 7 due7, 8 interest,
-            # 9 fees_collected, 10 fees_due, 11 active, 12 sum_days, 13 n_days,
-            # 14 sum_age, 15 n_age; 21 yield. Rates first, while money is in minor units.
-            mc_ratio(n, tmp + n, tmp, dc[16])          # fimr = first_miss / loans
-            mc_ratio(n, dc[3], dc[7], dc[17])          # slippage = d16 / due7
-            mc_ratio(n, dc[6], dc[5], dc[18])          # roll = rolled / prev16
-            mc_ratio(n, dc[9], dc[10], dc[19])         # frr = fees_collected / fees_due
-            mc_ratio(n, dc[4], dc[2], dc[20])          # par ratio = par / portfolio
-            mc_ratio(n, dc[21], dc[4], dc[22])         # ayr = yield / par
-            mc_band(n, dc[16], fg, fw, 1, codes)
-            mc_band(n, dc[17], sg, sw, 1, codes + n)
-            mc_band(n, dc[18], rg, rw, 1, codes + 2 * n)
-            mc_band(n, dc[22], ag, aw, 0, codes + 3 * n)
-            for k in range(2, 11):
+                mc_i64_to_f64(n, <int64_t*>cols[B_SDAYS + k], tmp + (2 + k) * n)
+            # 2. The metrics, one column at a time (vectorised). Rates first, while money
+            # is in minor units.
+            mc_ratio(n, tmp + n, tmp, dc[B_FIMR])                # fimr = first_miss / loans
+            mc_ratio(n, dc[B_D16], dc[B_DUE7], dc[B_SLIP])       # slippage = d16 / due7
+            mc_ratio(n, dc[B_ROLLED], dc[B_PREV16], dc[B_ROLL])  # roll = rolled / prev16
+            mc_ratio(n, dc[B_FEEC], dc[B_FEED], dc[B_FRR])       # frr = fees / fees_due
+            mc_ratio(n, dc[B_PAR], dc[B_PORT], dc[B_PORR])       # porr = par / portfolio
+            mc_ratio(n, dc[B_YIELD], dc[B_PAR], dc[B_AYR])       # ayr = yield / par
+            mc_band(n, dc[B_FIMR], fg, fw, 1, codes + (B_FIMR_BAND - N_FIXED) * n)
+            mc_band(n, dc[B_SLIP], sg, sw, 1, codes + (B_SLIP_BAND - N_FIXED) * n)
+            mc_band(n, dc[B_ROLL], rg, rw, 1, codes + (B_ROLL_BAND - N_FIXED) * n)
+            mc_band(n, dc[B_AYR], ag, aw, 0, codes + (B_AYR_BAND - N_FIXED) * n)
+            for k in range(B_PORT, B_FEED + 1):
                 mc_div_inplace(n, dc[k], p_dbl)
-            mc_div_inplace(n, dc[21], p_dbl)
-            mc_scores(n, dc[16], dc[17], dc[18], dc[20], dc[22], tmp + 2 * n, tmp + 3 * n,
-                      tmp + 4 * n, tmp + 5 * n, dc[23], dc[24], dc[25], dc[26],
-                      <int64_t*>cols[27], <int64_t*>cols[28], rdr_ok)
-            mc_score_bands(n, <int64_t*>cols[28], <int64_t*>cols[27], dg, dw, kg, kw, ka,
-                           codes + 4 * n, codes + 5 * n)
+            mc_div_inplace(n, dc[B_YIELD], p_dbl)
+            mc_scores(n, dc[B_FIMR], dc[B_SLIP], dc[B_ROLL], dc[B_PORR], dc[B_AYR],
+                      tmp + 2 * n, tmp + 3 * n, tmp + 4 * n, tmp + 5 * n, dc[B_RDR],
+                      dc[B_OTI], dc[B_PEN], dc[B_RAW], <int64_t*>cols[B_RISK],
+                      <int64_t*>cols[B_DQI], rdr_ok)
+            mc_score_bands(n, <int64_t*>cols[B_DQI], <int64_t*>cols[B_RISK], dg, dw, kg, kw,
+                           ka, codes + (B_DQI_BAND - N_FIXED) * n,
+                           codes + (B_RISK_BAND - N_FIXED) * n)
             for i in range(n):
                 ok = rdr_ok[i]
                 rdr_bits[i >> 3] |= <uint8_t>(ok << (i & 7))
@@ -2851,7 +2949,7 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
             # names is one 16-byte store (the next one overwrites the padding): the block
             # has 16 bytes of slack.
             pos = 0
-            for k in range(6):
+            for k in range(N_BANDS):
                 data = strings + pos
                 total = 0
                 offs[k][0] = 0
@@ -2874,22 +2972,22 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
     # column descriptors
     b = 0
     pos = 0
-    for k in range(29):
+    for k in range(N_FIXED):
         res.null_count[k] = 0
         res.n_buffers[k] = 2
         res.buf_block[b] = 0
         res.buf_block[b + 1] = 1
         res.buf_off[b + 1] = k * col_bytes
         res.buf_size[b + 1] = 8 * n
-        if k == BODY_RDR and n_rdr < n:
+        if k == B_RDR and n_rdr < n:
             res.null_count[k] = n - n_rdr
             res.buf_block[b] = 1
-            res.buf_off[b] = 29 * col_bytes
+            res.buf_off[b] = N_FIXED * col_bytes
             res.buf_size[b] = bits_bytes
         b += 2
-    for k in range(6):
-        res.null_count[BODY_BANDS + k] = 0
-        res.n_buffers[BODY_BANDS + k] = 3
+    for k in range(N_BANDS):
+        res.null_count[N_FIXED + k] = 0
+        res.n_buffers[N_FIXED + k] = 3
         res.buf_block[b] = 0
         res.buf_block[b + 1] = 1
         res.buf_off[b + 1] = offs_at + k * off_bytes

@@ -1,4 +1,4 @@
-"""Names and Arrow types of the inputs and outputs (METRICS.md §1 and §7).
+"""Names and Arrow types of the inputs and outputs (docs/metrics.md §1; the output: §3-§6).
 
 Both the compiled engine and :mod:`metriccore.reference` build their output from these lists,
 so a test pins them against the contract separately (``tests/test_schema.py``).
@@ -6,12 +6,12 @@ so a test pins them against the contract separately (``tests/test_schema.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 
 import pyarrow as pa
 
-#: Snapshot columns (METRICS.md §1), in the order used to break ties between errors.
+#: Snapshot columns (docs/metrics.md §1), in the order used to break ties between errors (§7).
 INPUT_COLUMNS: tuple[str, ...] = (
     "fimr_tagged",
     "current_dpd",
@@ -32,7 +32,8 @@ MONEY_COLUMNS: frozenset[str] = frozenset(
     {"principal_outstanding", "amount_due_7d", "interest_collected", "fees_collected",
      "fees_due", "outstanding_balance"})
 
-#: Per-group aggregates (§2) in output order, with ``True`` for money (reported as float64).
+#: Per-group aggregates (docs/metrics.md §3) in output order, with ``True`` for money
+#: (reported as float64).
 AGGREGATES: tuple[tuple[str, bool], ...] = (
     ("loans", False),
     ("first_miss", False),
@@ -60,6 +61,23 @@ BANDS: tuple[str, ...] = (
     "fimr_band", "slippage_band", "roll_band", "ayr_band", "dqi_band", "risk_band",
 )
 BAND_NAMES: tuple[str, ...] = ("green", "watch", "flag", "amber", "red")
+
+
+def check_layout(module: str, what: str, names: Sequence[str], count: int,
+                 positions: Mapping[str, int]) -> None:
+    """Check a compiled module's column constants against one of the lists above.
+
+    ``count`` and ``positions`` (name -> position) are the module's constants; raises
+    ImportError unless ``names`` has ``count`` entries and each named one at its position.
+    The compiled modules call it when they are imported, so that a change here cannot
+    silently put a value in the wrong column.
+    """
+    wrong = sorted(name for name, at in positions.items()
+                   if not (0 <= at < len(names) and names[at] == name))
+    if len(names) != count or wrong:
+        raise ImportError(
+            f"{module}: its {what} positions disagree with metriccore._schema: {count} "
+            f"{what}s compiled, {len(names)} listed; at another position: {wrong}")
 
 
 def output_key_type(t: pa.DataType) -> pa.DataType:
@@ -96,10 +114,10 @@ def _build_schema(keys: tuple[tuple[str, pa.DataType], ...]) -> pa.Schema:
 
 
 # ----------------------------------------------------------------------------------------
-# Loan derivation (METRICS.md §5)
+# Loan derivation (docs/metrics.md §9)
 # ----------------------------------------------------------------------------------------
 
-#: Roles of the ``loans`` table (§5 inputs), in the order used to break ties between errors.
+#: Roles of the ``loans`` table (§9.1), in the order used to break ties between errors (§9.6).
 LOAN_ROLES: tuple[str, ...] = (
     "loan_id",
     "loan_amount",
@@ -126,7 +144,7 @@ SPLIT_ROLES: tuple[str, ...] = ("principal_paid", "interest_paid", "fees_paid")
 #: the id column of both tables).
 DERIVE_ROLES: tuple[str, ...] = LOAN_ROLES + REPAYMENT_ROLES[1:]
 
-#: Derived snapshot columns in METRICS.md §5.6 order: (name, Arrow type, nullable).
+#: Derived snapshot columns in docs/metrics.md §9.3 order: (name, Arrow type, nullable).
 SNAPSHOT_COLUMNS: tuple[tuple[str, pa.DataType, bool], ...] = (
     ("current_dpd", pa.int64(), False),
     ("previous_dpd", pa.int64(), True),
@@ -149,7 +167,7 @@ UNKNOWN_REPAYMENTS_KEY = "unknown_repayments"
 
 def snapshot_schema(carried: list[pa.Field], unknown_repayments: int) -> pa.Schema:
     """Schema of ``derive_snapshot``'s result: the loan id and carried fields of ``loans``
-    unchanged, then the §5.6 columns, with the unknown-repayment count as metadata."""
+    unchanged, then the §9.3 columns (§9.4), with the unknown-repayment count as metadata."""
     fields = list(carried) + [pa.field(name, t, nullable=nullable)
                               for name, t, nullable in SNAPSHOT_COLUMNS]
     return pa.schema(fields, metadata={UNKNOWN_REPAYMENTS_KEY: str(unknown_repayments)})

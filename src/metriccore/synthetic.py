@@ -357,7 +357,7 @@ _RAW_LOANS_SCHEMA = pa.schema([
 def raw_loan_book(n_loans: int, repayments_per_loan: int = 10, n_officers: int = 1000,
                   seed: int = DEFAULT_SEED, split: bool = True
                   ) -> tuple[pa.Table, pa.Table]:
-    """Generate deterministic raw ``loans`` and ``repayments`` tables (METRICS.md §5 inputs).
+    """Generate deterministic raw ``loans`` and ``repayments`` tables (docs/metrics.md §9.1 inputs).
 
     A weekly-instalment microfinance book like :func:`loan_snapshot`'s, before derivation:
     loans disbursed over the two years up to :data:`DEFAULT_AS_OF` (1% in the month after
