@@ -24,13 +24,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .._as_of import metrics_as_of
 from .._args import (EPOCH_ORDINAL, LOAN_TOTALS, MAX_DAY, MIN_DAY, DerivePlan,
-                     cell_name, check_by, check_config, check_derive_columns,
+                     cell_name, check_config, check_derive_columns,
                      check_derive_dates, check_holidays, check_threads, derive_error,
                      keep_rows, parse_iso_date, plan_derivation, time_zone)
 from .._config import MetricConfig
 from .._foreign import checked_table
-from .._schema import SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY, snapshot_schema
+from .._schema import SNAPSHOT_COLUMNS, snapshot_schema
 from ._money import BadValue, fits_int64, minor_converter, money_value
 from .officer import officer_metrics
 
@@ -497,10 +498,6 @@ def officer_metrics_as_of(loans: Any, repayments: Any, as_of: Any,
                           columns: Mapping[str, str] | None = None) -> pa.Table:
     """:func:`derive_snapshot`, then the reference ``officer_metrics`` of the snapshot,
     with the snapshot's ``unknown_repayments`` schema metadata (§9.4)."""
-    check_by(by)
-    snapshot = derive_snapshot(loans, repayments, as_of, period_start=period_start,
-                               roll_from=roll_from, holidays=holidays, config=config,
-                               threads=threads, columns=columns)
-    result = officer_metrics(snapshot, by, config=config, threads=threads)
-    unknown = snapshot.schema.metadata[UNKNOWN_REPAYMENTS_KEY.encode()]
-    return result.replace_schema_metadata({UNKNOWN_REPAYMENTS_KEY: unknown})
+    return metrics_as_of(derive_snapshot, officer_metrics, loans, repayments, as_of, by,
+                         period_start=period_start, roll_from=roll_from, holidays=holidays,
+                         config=config, threads=threads, columns=columns)
