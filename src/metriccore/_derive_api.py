@@ -13,14 +13,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _derive as D
-from ._args import (LOAN_TOTALS, DerivePlan, cell_name, check_by, check_config,
+from ._as_of import metrics_as_of
+from ._args import (LOAN_TOTALS, DerivePlan, cell_name, check_config,
                     check_derive_columns, check_derive_dates, check_holidays, derive_error,
                     keep_rows, plan_derivation)
 from ._config import MetricConfig
 from ._engine import officer_metrics, resolve_threads
 from ._foreign import checked_table
-from ._schema import (LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY,
-                      snapshot_schema)
+from ._schema import LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, snapshot_schema
 from ._threads import run_tasks
 
 __all__ = ["derive_snapshot", "officer_metrics_as_of"]
@@ -390,10 +390,6 @@ def officer_metrics_as_of(loans: Any, repayments: Any, as_of: Any,
     ``unknown_repayments`` schema metadata of the snapshot. See :func:`derive_snapshot` and
     :func:`metriccore.officer_metrics` for the parameters and errors.
     """
-    check_by(by)
-    snapshot = derive_snapshot(loans, repayments, as_of, period_start=period_start,
-                               roll_from=roll_from, holidays=holidays, config=config,
-                               threads=threads, columns=columns)
-    result = officer_metrics(snapshot, by, config=config, threads=threads)
-    unknown = snapshot.schema.metadata[UNKNOWN_REPAYMENTS_KEY.encode()]
-    return result.replace_schema_metadata({UNKNOWN_REPAYMENTS_KEY: unknown})
+    return metrics_as_of(derive_snapshot, officer_metrics, loans, repayments, as_of, by,
+                         period_start=period_start, roll_from=roll_from, holidays=holidays,
+                         config=config, threads=threads, columns=columns)

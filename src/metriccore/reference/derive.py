@@ -1,9 +1,10 @@
-"""Pure-Python reference of the loan derivation (METRICS.md §5, with the arithmetic of §6).
+"""Pure-Python reference of the loan derivation (docs/metrics.md §9, with the rules of §6).
 
 :func:`derive_snapshot` turns raw ``loans`` and ``repayments`` tables into the loan snapshot as
 of a date; :func:`officer_metrics_as_of` then aggregates it with the reference
-:func:`~metriccore.reference.officer_metrics`. The code follows §5.1-§5.6 one step at a time
-with Python integers (money in exact minor units) and floats; pyarrow only reads the input
+:func:`~metriccore.reference.officer_metrics`. The code follows §9.1-§9.6 one step at a time
+with Python integers (money in exact minor units, §2, read with :mod:`._money`) and floats;
+pyarrow only reads the input
 and builds the output. It is the oracle the compiled ``metriccore.derive_snapshot`` is
 tested against: same tables bit for bit, same exceptions with the same messages.
 
@@ -16,30 +17,30 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
 
-from ._args import (EPOCH_ORDINAL, LOAN_TOTALS, MAX_DAY, MIN_DAY, DerivePlan,
-                    cell_name, check_by, check_config, check_derive_columns,
-                    check_derive_dates, check_holidays, check_threads, derive_error,
-                    keep_rows, parse_iso_date, plan_derivation, time_zone)
-from ._config import MetricConfig
-from ._foreign import checked_table
-from ._schema import SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY, snapshot_schema
-from .reference import (_BadValue, decimal_to_minor, fits_int64, float_to_minor,
-                        integer_to_minor, money_value, officer_metrics)
+from .._as_of import metrics_as_of
+from .._args import (EPOCH_ORDINAL, LOAN_TOTALS, MAX_DAY, MIN_DAY, DerivePlan,
+                     cell_name, check_config, check_derive_columns,
+                     check_derive_dates, check_holidays, check_threads, derive_error,
+                     keep_rows, parse_iso_date, plan_derivation, time_zone)
+from .._config import MetricConfig
+from .._foreign import checked_table
+from .._schema import SNAPSHOT_COLUMNS, snapshot_schema
+from ._money import BadValue, fits_int64, minor_converter, money_value
+from .officer import officer_metrics
 
 __all__ = ["derive_snapshot", "officer_metrics_as_of", "business_days",
            "round_half_away"]
 
 
 # ---------------------------------------------------------------------------------------
-# Arithmetic helpers (§5.3, §6)
+# Arithmetic helpers (docs/metrics.md §9.3 steps 3 and 4, §6)
 # ---------------------------------------------------------------------------------------
 
 def weekday(day: int) -> int:
@@ -48,7 +49,8 @@ def weekday(day: int) -> int:
 
 
 def business_days(a: int, b: int, holidays: set[int]) -> int:
-    """bdays(a, b): Monday-Friday days in [a, b] that are not holidays; 0 when b < a.
+    """bdays(a, b): Monday-Friday days in [a, b] that are not holidays; 0 when b < a (§9.3,
+    step 3).
 
     Any 7 consecutive days hold exactly 5 weekdays, so whole weeks are counted at once and
     only the remaining days are looked at one by one; then the weekday holidays inside
@@ -64,7 +66,7 @@ def business_days(a: int, b: int, holidays: set[int]) -> int:
 
 
 def round_half_away(x: float) -> int:
-    """Round to the nearest integer, halves away from zero (C's ``round()``).
+    """Round to the nearest integer, halves away from zero (C's ``round()``; §9.3, step 4).
 
     ``x - trunc(x)`` is exact in float64, so comparing it with 0.5 decides the tie exactly
     (``floor(x + 0.5)`` would not: 0.49999999999999994 + 0.5 rounds up to 1.0).
@@ -92,14 +94,9 @@ class _Bad(Exception):
 
 
 def _money_converter(t: pa.DataType, scale: int) -> Callable[[Any], int]:
-    """Python value -> exact minor units (§1), raising _Bad for NaN, too big, overflow."""
-    convert: Callable[[Any, int], int]
-    if pa.types.is_floating(t):
-        convert = float_to_minor
-    elif pa.types.is_decimal(t):
-        convert = decimal_to_minor
-    else:
-        convert = integer_to_minor
+    """Python value -> exact minor units (§2), raising _Bad for NaN, too big, overflow."""
+    convert = minor_converter(t)
+    assert convert is not None  # the money column types are checked by plan_derivation
     reasons = {"money value is NaN or infinite": "nan",
                "money value exceeds 2**53 minor units": "big",
                "value does not fit int64 minor units": "money_overflow"}
@@ -107,13 +104,15 @@ def _money_converter(t: pa.DataType, scale: int) -> Callable[[Any], int]:
     def to_minor(x: Any) -> int:
         try:
             return convert(x, scale)
-        except _BadValue as bad:
+        except BadValue as bad:
             raise _Bad(reasons[bad.reason]) from None
 
     return to_minor
 
 
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+
+
 def _checked_day(day: int) -> int:
     if not MIN_DAY <= day <= MAX_DAY:
         raise _Bad("date_range")
@@ -121,8 +120,8 @@ def _checked_day(day: int) -> int:
 
 
 def _date_values(column: pa.ChunkedArray) -> tuple[list[Any], Callable[[Any], int]]:
-    """The raw values of a date column and a function turning one into a day number
-    (days since 1970-01-01); nulls stay None. Timestamps are floored to the day; a
+    """The raw values of a date column (§9.1 "Dates") and a function turning one into a day
+    number (days since 1970-01-01); nulls stay None. Timestamps are floored to the day; a
     timestamp with a time zone gives its local calendar date."""
     t = column.type
     if pa.types.is_date32(t):
@@ -188,12 +187,13 @@ def _read(values: list[Any], convert: Callable[[Any], Any] | None, row: int) -> 
 
 
 # ---------------------------------------------------------------------------------------
-# §5.1, §5.2: loans
+# docs/metrics.md §9.1-§9.3: loans
 # ---------------------------------------------------------------------------------------
 
 @dataclass
 class _Payment:
-    """A counted repayment up to as_of, split into principal, interest and fees (§5.6)."""
+    """A counted repayment up to as_of (§9.2), split into principal, interest and fees
+    (§9.3, step 6)."""
 
     date: int
     amount: int
@@ -213,21 +213,21 @@ class _Loan:
     disbursed: int | None          # day numbers
     first_due: int | None
     maturity: int | None
-    interest_total: int = 0        # §5.2
+    interest_total: int = 0        # §9.3, step 1
     repayable: int = 0             # R
     daily: float = 0.0
     payments: list[_Payment] = field(default_factory=list)
 
     def in_snapshot(self, as_of: int) -> bool:
-        """§5.1: disbursed on or before as_of (a null disbursement date keeps it out)."""
+        """§9.2: disbursed on or before as_of (a null disbursement date keeps it out)."""
         return self.disbursed is not None and self.disbursed <= as_of
 
 
 def _read_loans(table: pa.Table, plan: DerivePlan, scale: int) -> list[_Loan]:
-    """Check every loans row and compute its §5.2 amounts.
+    """Check every loans row (§9.1) and compute its amounts (§9.3, step 1).
 
     Row by row; within a row, the columns in role order, then the derived amounts; the
-    first problem raises (so the smallest bad row is reported, as by the engine).
+    first problem raises (so the smallest bad row is reported, as by the engine; §9.6).
     """
     name = plan.loan_columns
     ids = _pylist(table.column(name["loan_id"]))
@@ -285,7 +285,7 @@ def _read_loans(table: pa.Table, plan: DerivePlan, scale: int) -> list[_Loan]:
                      first_due=values["first_payment_due_date"],
                      maturity=values["maturity_date"])
 
-        # §5.2: interest_total = round_half_even(float64(L) * r); R = L + interest + F
+        # §9.3 step 1: interest_total = round_half_even(float64(L) * r); R = L + interest + F
         product = float(loan.amount) * loan.rate
         if not math.isfinite(product) or not fits_int64(round(product)):
             raise derive_error("interest_overflow", f"loans row {row}")
@@ -300,12 +300,12 @@ def _read_loans(table: pa.Table, plan: DerivePlan, scale: int) -> list[_Loan]:
 
 
 # ---------------------------------------------------------------------------------------
-# §5.1, §5.6: repayments
+# docs/metrics.md §9.2, §9.3 step 6: repayments
 # ---------------------------------------------------------------------------------------
 
 def _split(loan: _Loan, amount: int, recorded: list[int | None] | None,
            row: int) -> tuple[int, int, int]:
-    """(principal, interest, fees) of one payment (§5.6).
+    """(principal, interest, fees) of one payment (§9.3, step 6).
 
     The recorded split when there is one and its parts (null parts count 0) do not sum to
     0; otherwise interest and fees in proportion to R, each rounded half to even, and the
@@ -336,7 +336,8 @@ def _read_repayments(table: pa.Table, plan: DerivePlan, loans: list[_Loan], as_o
     their loan; the number of repayments whose loan_id is not in loans.
 
     Row by row, the columns in role order, then the split of a counted payment; the first
-    problem raises. Repayments of unknown loans are not looked at beyond their id.
+    problem raises (§9.6). Repayments of unknown loans are not looked at beyond their id
+    (§9.2).
     """
     name = plan.repayment_columns
     types = plan.repayment_types
@@ -370,7 +371,7 @@ def _read_repayments(table: pa.Table, plan: DerivePlan, loans: list[_Loan], as_o
                 raise derive_error("negative", cell_name("repayments", name[role], row))
 
         date, amount = values["payment_date"], values["payment_amount"]
-        # §5.1: a payment counts unless reversed (null: not reversed) or without a date or
+        # §9.2: a payment counts unless reversed (null: not reversed) or without a date or
         # amount; and only up to as_of. Payments of loans outside the snapshot are unused.
         counts = reversed_[row] is not True and date is not None and amount is not None
         if not (counts and date <= as_of and loan.in_snapshot(as_of)):
@@ -383,7 +384,7 @@ def _read_repayments(table: pa.Table, plan: DerivePlan, loans: list[_Loan], as_o
 
 
 # ---------------------------------------------------------------------------------------
-# §5.4-§5.6: one loan's snapshot row
+# docs/metrics.md §9.3, §9.4: one loan's snapshot row
 # ---------------------------------------------------------------------------------------
 
 @dataclass
@@ -395,7 +396,7 @@ class _Dates:
 
 
 def days_past_due(loan: _Loan, x: int, paid: int, holidays: set[int]) -> int:
-    """§5.5: days past due at date ``x``, with ``paid`` = T(x)."""
+    """§9.3 step 4: days past due at date ``x``, with ``paid`` = T(x)."""
     end = x if loan.maturity is None else min(x, loan.maturity)
     due_days = 0 if loan.first_due is None else business_days(loan.first_due, end, holidays)
     if paid >= loan.repayable:
@@ -406,7 +407,7 @@ def days_past_due(loan: _Loan, x: int, paid: int, holidays: set[int]) -> int:
 
 
 def _snapshot_row(loan: _Loan, d: _Dates) -> dict[str, Any]:
-    """The §5.6 columns of one loan in the snapshot, as exact integers (money in minor
+    """The §9.3 columns of one loan in the snapshot, as exact integers (money in minor
     units); OverflowError when a total does not fit int64 (checked in LOAN_TOTALS order)."""
     payments = loan.payments  # counted, up to as_of
     paid = sum(p.amount for p in payments)                                  # T(as_of)
@@ -432,12 +433,12 @@ def _snapshot_row(loan: _Loan, d: _Dates) -> dict[str, Any]:
         if not fits_int64(value):
             raise derive_error("total_overflow", f"loans row {loan.row}", what=what)
 
-    # §5.4: tagged when there is no first due date, or it has passed with no counted
+    # §9.3 step 5: tagged when there is no first due date, or it has passed with no counted
     # payment on or before it (a payment on the due date is on time)
     fimr_tagged = loan.first_due is None or (
         loan.first_due < d.as_of and not any(p.date <= loan.first_due for p in payments))
 
-    assert loan.disbursed is not None  # loans in the snapshot were disbursed (§5.1)
+    assert loan.disbursed is not None  # loans in the snapshot were disbursed (§9.2)
     return {
         "current_dpd": days_past_due(loan, d.as_of, paid, d.holidays),
         "previous_dpd": (None if loan.disbursed > d.roll_from
@@ -463,7 +464,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
                     roll_from: Any = None, holidays: Any = None,
                     config: MetricConfig | None = None, threads: int | None = None,
                     columns: Mapping[str, str] | None = None) -> pa.Table:
-    """The loan snapshot as of ``as_of`` (METRICS.md §5); same parameters, result and
+    """The loan snapshot as of ``as_of`` (docs/metrics.md §9.4); same parameters, result and
     errors as :func:`metriccore.derive_snapshot` (``threads`` is checked, then ignored)."""
     config = check_config(config)
     check_threads(threads)
@@ -484,7 +485,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     arrays: list[Any] = list(kept.columns)
     for name, t, _ in SNAPSHOT_COLUMNS:
         values = [row[name] for row in rows]
-        if pa.types.is_floating(t):  # money: float64(minor) / 10**scale (§6)
+        if pa.types.is_floating(t):  # money: float64(minor) / 10**scale (§6, §9.4)
             values = [money_value(v, scale) for v in values]
         arrays.append(pa.array(values, type=t))
     return pa.Table.from_arrays(arrays, schema=snapshot_schema(list(kept.schema), unknown))
@@ -496,11 +497,7 @@ def officer_metrics_as_of(loans: Any, repayments: Any, as_of: Any,
                           config: MetricConfig | None = None, threads: int | None = None,
                           columns: Mapping[str, str] | None = None) -> pa.Table:
     """:func:`derive_snapshot`, then the reference ``officer_metrics`` of the snapshot,
-    with the snapshot's ``unknown_repayments`` schema metadata."""
-    check_by(by)
-    snapshot = derive_snapshot(loans, repayments, as_of, period_start=period_start,
-                               roll_from=roll_from, holidays=holidays, config=config,
-                               threads=threads, columns=columns)
-    result = officer_metrics(snapshot, by, config=config, threads=threads)
-    unknown = snapshot.schema.metadata[UNKNOWN_REPAYMENTS_KEY.encode()]
-    return result.replace_schema_metadata({UNKNOWN_REPAYMENTS_KEY: unknown})
+    with the snapshot's ``unknown_repayments`` schema metadata (§9.4)."""
+    return metrics_as_of(derive_snapshot, officer_metrics, loans, repayments, as_of, by,
+                         period_start=period_start, roll_from=roll_from, holidays=holidays,
+                         config=config, threads=threads, columns=columns)

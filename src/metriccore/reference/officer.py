@@ -1,9 +1,11 @@
-"""Pure-Python reference implementation of the officer metrics.
+"""Pure-Python reference of the officer metrics (docs/metrics.md §1-§7).
 
-This module is the oracle the compiled engine is tested against. It follows METRICS.md
-§1-§4, §6 and §7 one step at a time, using only Python integers, floats and fractions for
-the arithmetic, so that a reviewer can check it against the spec line by line. pyarrow is
-used only to read the input and to build the output table.
+The oracle the compiled engine is tested against. It follows docs/metrics.md one step at a
+time: the input (§1), exact money (§2, read with :mod:`._money`), the aggregates (§3), the
+metrics (§4) and bands (§5), evaluated as the exactness rules of §6 fix it, with the errors of
+§7. It uses only Python integers, floats and fractions for the arithmetic, so that a reviewer
+can check it against the document line by line. pyarrow is used only to read the input and
+to build the output table.
 
 It is slow (one Python loop iteration per loan) and is meant for tests and small inputs.
 Results are equal, bit for bit, to those of :func:`metriccore.officer_metrics`.
@@ -14,132 +16,48 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
-from decimal import Decimal
-from fractions import Fraction
 from functools import partial
 from itertools import repeat
 from typing import Any, NamedTuple
 
 import pyarrow as pa
 
-from . import _schema
-from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY, as_table,
-                    check_by, check_columns, check_config, check_threads, check_type,
-                    column_index)
-from ._config import MetricConfig
+from .. import _schema
+from .._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY, as_table,
+                     check_by, check_columns, check_config, check_threads, check_type,
+                     column_index)
+from .._config import MetricConfig
+from ._money import BadValue, fits_int64, minor_converter, money_value
 
-__all__ = ["officer_metrics", "portfolio_metrics", "derive_snapshot", "officer_metrics_as_of"]
-
-INT64_MIN = -(2**63)
-INT64_MAX = 2**63 - 1
-#: A float money value may not exceed this many minor units in magnitude (§1): beyond it
-#: float64 no longer represents every integer, so "exact minor units" would be a fiction.
-FLOAT_MINOR_LIMIT = 2**53
+__all__ = ["officer_metrics", "portfolio_metrics"]
 
 
 # ---------------------------------------------------------------------------------------
-# Small numeric helpers (the notation paragraph at the top of METRICS.md, and §6)
+# Small numeric helpers (docs/metrics.md §4: safe, clamp01, round_half_up; §6)
 # ---------------------------------------------------------------------------------------
-
-def fits_int64(n: int) -> bool:
-    """True when the exact integer ``n`` is representable as int64."""
-    return INT64_MIN <= n <= INT64_MAX
-
 
 def clamp01(x: float) -> float:
-    """Clamp to [0, 1] with Python's min/max (``max(0.0, x)`` keeps ``x`` only if x > 0.0)."""
+    """Clamp to [0, 1] with Python's min/max (``max(0.0, x)`` keeps ``x`` only if x > 0.0, §6)."""
     return min(1.0, max(0.0, x))
 
 
 def safe(a: int, b: int) -> float:
-    """Ratio of two exact integers, 0.0 when the denominator is not positive (§6).
+    """Ratio of two exact integers, 0.0 when the denominator is not positive (§4).
 
-    Each integer is converted to the nearest double once, then one float64 division.
+    Each integer is converted to the nearest double once, then one float64 division (§6).
     """
     return float(a) / float(b) if b > 0 else 0.0
 
 
 def round_half_up(x: float) -> int:
-    """``floor(x + 0.5)`` with the addition done in float64 (§6)."""
+    """``floor(x + 0.5)`` with the addition done in float64 (§4)."""
     return math.floor(x + 0.5)
 
 
-def money_value(minor: int, scale: int) -> float:
-    """A money aggregate in currency units: float64(minor) / 10**scale (§6)."""
-    return float(minor) / float(10**scale)
-
-
-# ---------------------------------------------------------------------------------------
-# Converting one input value to an exact integer (§1 "Money", §6 overflow rules)
-# ---------------------------------------------------------------------------------------
-
-class _BadValue(Exception):
-    """A single input value that cannot be used; the caller adds the column and row."""
-
-    def __init__(self, error_type: type[Exception], reason: str) -> None:
-        super().__init__(reason)
-        self.error_type = error_type
-        self.reason = reason
-        self.row = -1  # set by the column reader
-
-
-_DOES_NOT_FIT_MINOR = (OverflowError, "value does not fit int64 minor units")
-
-
-def float_to_minor(x: float, scale: int) -> int:
-    """Minor units of a float money value: ``round_half_even(x * 10**scale)`` in float64.
-
-    NaN or infinity is rejected first; then a product that is not finite or whose rounded
-    value exceeds 2**53 in magnitude.
-    """
-    if not math.isfinite(x):
-        raise _BadValue(ValueError, "money value is NaN or infinite")
-    product = x * float(10**scale)
-    if not math.isfinite(product):
-        raise _BadValue(ValueError, "money value exceeds 2**53 minor units")
-    minor = round(product)  # Python's round() on a float is round-half-even
-    if abs(minor) > FLOAT_MINOR_LIMIT:
-        raise _BadValue(ValueError, "money value exceeds 2**53 minor units")
-    return minor
-
-
-def decimal_to_minor(d: Decimal, scale: int) -> int:
-    """Minor units of a decimal money value, rounding half-even when it has more decimals.
-
-    The exact unscaled integer is taken from ``as_tuple()``; no Decimal context arithmetic is
-    used, because its 28-digit precision is less than decimal128's 38 digits.
-    """
-    sign, digits, exponent = d.as_tuple()
-    unscaled = 0
-    for digit in digits:
-        unscaled = unscaled * 10 + digit
-    if sign:
-        unscaled = -unscaled
-    assert isinstance(exponent, int)  # decimal128 holds no NaN or infinity
-    # value = unscaled * 10**exponent, so value * 10**scale = unscaled * 10**shift.
-    shift = exponent + scale
-    minor: int
-    if shift >= 0:
-        minor = unscaled * 10**shift
-    else:
-        minor = round(Fraction(unscaled, 10**-shift))  # round() on a Fraction: half-even
-    if not fits_int64(minor):
-        raise _BadValue(*_DOES_NOT_FIT_MINOR)
-    return minor
-
-
-def integer_to_minor(x: int, scale: int) -> int:
-    """Minor units of an integer money value, which counts whole currency units."""
-    minor: int = x * 10**scale
-    if not fits_int64(minor):
-        raise _BadValue(*_DOES_NOT_FIT_MINOR)
-    return minor
-
-
 def check_day(x: int) -> int:
-    """A day count must fit int64 (only uint64 inputs can fail)."""
+    """A day count must fit int64 (only uint64 inputs can fail; §7)."""
     if not fits_int64(x):
-        raise _BadValue(OverflowError, "value does not fit int64")
+        raise BadValue(OverflowError, "value does not fit int64")
     return x
 
 
@@ -163,16 +81,6 @@ def _is_key_type(t: pa.DataType) -> bool:
     return pa.types.is_integer(t) or _is_string_like(t)
 
 
-def _money_kind(t: pa.DataType) -> str | None:
-    if pa.types.is_float64(t) or pa.types.is_float32(t):
-        return "float"
-    if pa.types.is_decimal128(t):
-        return "decimal"
-    if pa.types.is_integer(t):
-        return "integer"
-    return None
-
-
 def _find_column(table: pa.Table, name: str, role: str | None) -> pa.DataType:
     """Type of the column ``name``; ValueError when it is missing (or ambiguous)."""
     return table.schema.field(column_index(table.schema.names, name, role)).type
@@ -183,14 +91,14 @@ def _role_type_ok(role: str, t: pa.DataType) -> tuple[bool, str]:
         return pa.types.is_boolean(t), EXPECTED_BOOL
     if role in _schema.DAY_COLUMNS:
         return pa.types.is_integer(t), EXPECTED_DAY
-    return _money_kind(t) is not None, EXPECTED_MONEY
+    return minor_converter(t) is not None, EXPECTED_MONEY
 
 
 def _read_role(values: list[Any], role: str, t: pa.DataType, scale: int) -> list[Any]:
     """Convert one role's raw Python values to the exact integers the aggregates use.
 
     bool stays bool, days stay int, money becomes int minor units; nulls stay None.
-    Raises _BadValue with the row (``.row``) of the first value that cannot be used.
+    Raises BadValue with the row (``.row``) of the first value that cannot be used.
     """
     if role in _schema.BOOL_COLUMNS:
         return values
@@ -198,11 +106,9 @@ def _read_role(values: list[Any], role: str, t: pa.DataType, scale: int) -> list
     if role in _schema.DAY_COLUMNS:
         convert = check_day
     else:
-        kind = _money_kind(t)
-        assert kind is not None  # the column types are checked before any value is read
-        to_minor: dict[str, Callable[..., int]] = {
-            "float": float_to_minor, "decimal": decimal_to_minor, "integer": integer_to_minor}
-        convert = partial(to_minor[kind], scale=scale)
+        to_minor = minor_converter(t)
+        assert to_minor is not None  # the column types are checked before any value is read
+        convert = partial(to_minor, scale=scale)
     out: list[Any] = []
     for row, x in enumerate(values):
         if x is None:
@@ -210,7 +116,7 @@ def _read_role(values: list[Any], role: str, t: pa.DataType, scale: int) -> list
             continue
         try:
             out.append(convert(x))
-        except _BadValue as bad:
+        except BadValue as bad:
             bad.row = row
             raise
     return out
@@ -239,10 +145,11 @@ def _read_input(table: pa.Table, keys: list[str], roles: dict[str, str], scale: 
                 ) -> tuple[list[pa.DataType], list[list[Any]], list[_Loan]]:
     """Check the used columns, then convert every row.
 
-    Order of checks: all missing columns (keys, then roles in §1 order), then all types
-    (same order), and only then the values. Of several bad values the one in the smallest
-    row wins; on the same row the first column in (keys, roles in §1 order) wins. Key
-    columns never hold a bad value, so in practice the tie goes to the first role.
+    Order of checks (docs/metrics.md §7): all missing columns (keys, then roles in §1
+    order), then all types (same order), and only then the values. Of several bad values the
+    one in the smallest row wins; on the same row the first column in (keys, roles in §1
+    order) wins. Key columns never hold a bad value, so in practice the tie goes to the
+    first role.
     """
     key_types = [_find_column(table, name, None) for name in keys]
     role_types = {role: _find_column(table, roles[role], role)
@@ -259,7 +166,7 @@ def _read_input(table: pa.Table, keys: list[str], roles: dict[str, str], scale: 
     for role, t in role_types.items():
         try:
             columns.append(_read_role(table.column(roles[role]).to_pylist(), role, t, scale))
-        except _BadValue as bad:
+        except BadValue as bad:
             columns.append([])
             if first_bad is None or bad.row < first_bad[0]:  # strict: earlier role wins ties
                 error = bad.error_type(f"column '{roles[role]}' row {bad.row}: {bad.reason}")
@@ -270,12 +177,12 @@ def _read_input(table: pa.Table, keys: list[str], roles: dict[str, str], scale: 
 
 
 # ---------------------------------------------------------------------------------------
-# §2 Per-group aggregates
+# docs/metrics.md §3 Aggregates per group
 # ---------------------------------------------------------------------------------------
 
 @dataclass
 class _Totals:
-    """Exact per-group aggregates of §2; the field names and order are §7's."""
+    """Exact per-group aggregates of §3, with its names in its order (the output's)."""
 
     loans: int = 0
     first_miss: int = 0
@@ -299,12 +206,12 @@ assert tuple(f.name for f in fields(_Totals)) == tuple(n for n, _ in _schema.AGG
 
 
 def _in_range(x: int | None, low: int, high: int) -> bool:
-    """``low <= x <= high``; a null day is in no bucket (§1 Nulls)."""
+    """``low <= x <= high``; a null day is in no bucket (§1, "if null")."""
     return x is not None and low <= x <= high
 
 
 def _add_loan(t: _Totals, loan: _Loan, par_days: int, active_threshold_minor: int) -> None:
-    """Add one loan to its group's totals (§2), skipping nulls as SQL sums do (§1)."""
+    """Add one loan to its group's totals (§3), skipping nulls as SQL sums do (§1, §6)."""
     t.loans += 1  # every row counts
     if loan.fimr_tagged is True:  # null is "not tagged"
         t.first_miss += 1
@@ -344,7 +251,8 @@ def _yield_minor(t: _Totals) -> int:
 
 
 def _check_overflow(t: _Totals, group: str) -> None:
-    """OverflowError when an exact aggregate (§7 order, then the yield sum) leaves int64."""
+    """OverflowError when an exact aggregate (in output order, then the yield sum) leaves
+    int64 (§2 "Limits", §7)."""
     checked = [(name, getattr(t, name)) for name, _ in _schema.AGGREGATES]
     checked.append(("yield", _yield_minor(t)))
     for name, value in checked:
@@ -353,7 +261,7 @@ def _check_overflow(t: _Totals, group: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# §3 Per-group metrics and §4 bands
+# docs/metrics.md §4 Metrics and §5 Bands
 # ---------------------------------------------------------------------------------------
 
 def band_at_most(x: float, green: float, watch: float) -> str:
@@ -408,7 +316,7 @@ def delay_penalty(rdr: float | None) -> float:
 
 
 def _metrics(t: _Totals, config: MetricConfig) -> dict[str, Any]:
-    """Ratios, scores and bands of one group (§3, §4), each evaluated as §6 fixes it."""
+    """Ratios, scores and bands of one group (§4, §5), each evaluated as §6 fixes it."""
     yield_minor = _yield_minor(t)
     fimr = safe(t.first_miss, t.loans)
     slippage = safe(t.dpd1to6_balance, t.amount_due_7d)
@@ -455,7 +363,7 @@ def _metrics(t: _Totals, config: MetricConfig) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# §7 Output
+# Output (docs/metrics.md §6, "Output")
 # ---------------------------------------------------------------------------------------
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[tuple[Any, ...], ...]:
@@ -470,12 +378,12 @@ def _describe_group(key: tuple[Any, ...]) -> str:
 def officer_metrics(data: Any, by: str | Sequence[str] = "officer_id", *,
                     config: MetricConfig | None = None, threads: int | None = None,
                     columns: Mapping[str, str] | None = None) -> pa.Table:
-    """Metrics of each group of loans (METRICS.md §2-§4), as a pyarrow Table (§7).
+    """Metrics of each group of loans (docs/metrics.md §3-§5), as a pyarrow Table (§6).
 
     Parameters
     ----------
     data : pyarrow.Table, RecordBatch, RecordBatchReader, pandas.DataFrame or Arrow-exporting
-        The loan snapshot, one row per loan, with the columns of METRICS.md §1. Objects
+        The loan snapshot, one row per loan, with the columns of docs/metrics.md §1. Objects
         implementing ``__arrow_c_stream__`` or ``__arrow_c_array__`` (polars, duckdb) work.
     by : str or sequence of str, default "officer_id"
         Key column(s) to group by. ``()`` computes the portfolio: exactly one row.
@@ -552,7 +460,7 @@ def portfolio_metrics(data: Any, *, config: MetricConfig | None = None,
     -------
     dict of str to object
         The single output row as Python values (float, int, str; ``rdr`` may be None),
-        keyed by the column names of §7.
+        keyed by the output column names (those of :func:`officer_metrics`).
 
     Raises
     ------
@@ -563,10 +471,3 @@ def portfolio_metrics(data: Any, *, config: MetricConfig | None = None,
     row: dict[str, object] = table.to_pylist()[0]
     return row
 
-
-# ---------------------------------------------------------------------------------------
-# §5 Loan derivation: raw loans and repayments -> the snapshot above, as of a date
-# ---------------------------------------------------------------------------------------
-# The derivation lives in its own module (it needs the money helpers above, so it is
-# imported last); see metriccore/_reference_derive.py.
-from ._reference_derive import derive_snapshot, officer_metrics_as_of  # noqa: E402
