@@ -1,7 +1,7 @@
 """Names and Arrow types of the inputs and outputs (METRICS.md §1 and §7).
 
 Both the compiled engine and :mod:`metriccore.reference` build their output from these lists,
-so a test pins them against the contract separately (``tests/test_schema.py``).
+so a test pins them against the contract separately (``tests/api/test_schema.py``).
 """
 
 from __future__ import annotations
