@@ -1,5 +1,12 @@
-"""pytest configuration: makes ``tests/strategies.py`` importable, registers hypothesis
-profiles and provides the implementation fixtures.
+"""pytest configuration: registers hypothesis profiles and provides the implementation
+fixtures.
+
+The tests live in folders by subject (``officer/``, ``derive/``, ``api/``, ``reliability/``);
+their helpers are the package ``helpers/``. pytest (default ``prepend`` import mode) puts
+this file's directory, ``tests/``, on ``sys.path`` when it imports this conftest, before any
+test module, so that ``from helpers import strategies as S`` works wherever ``tests/`` is
+(in the repository, or copied to a temporary directory as ``.ci/run`` does). Child
+interpreters get ``tests/`` on ``PYTHONPATH`` from ``helpers.subproc.env``.
 
 Fixtures
 --------
@@ -21,15 +28,11 @@ variable is set), METRICCORE_EXAMPLES_SCALE=<float> (multiplies every ``max_exam
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-
-import strategies
+from helpers import strategies
 
 _common = {
     "deadline": None,

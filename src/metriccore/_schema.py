@@ -1,7 +1,7 @@
 """Names and Arrow types of the inputs and outputs (docs/metrics.md §1; the output: §3-§6).
 
 Both the compiled engine and :mod:`metriccore.reference` build their output from these lists,
-so a test pins them against the contract separately (``tests/test_schema.py``).
+so a test pins them against the contract separately (``tests/api/test_schema.py``).
 """
 
 from __future__ import annotations

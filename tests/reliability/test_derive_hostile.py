@@ -15,9 +15,9 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-import derive_strategies as DS
-import producers as P
-import subproc
+from helpers import derive_strategies as DS
+from helpers import producers as P
+from helpers import subproc
 import metriccore
 from metriccore import reference
 

@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import strategies as S
+from helpers import strategies as S
 
 CHUNK = 4096
 MONEY = ("principal_outstanding", "amount_due_7d", "interest_collected", "fees_collected",

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import derive_strategies as R
-import strategies as S
+from helpers import derive_strategies as R
+from helpers import strategies as S
 
 THREADS = (1, 2, 3, 8)
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import derive_strategies as R
-import strategies as S
+from helpers import derive_strategies as R
+from helpers import strategies as S
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-import strategies as S
+from helpers import strategies as S
 from metriccore import MetricConfig
 from test_derive_rules import JAN, book
 

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import strategies as S
+from helpers import strategies as S
 
 
 class StreamOnly:

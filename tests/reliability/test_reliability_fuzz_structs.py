@@ -1,7 +1,7 @@
 """Reliability: the structure fuzzer (issue 10).
 
-``fuzz_structs.py`` mutates the fields of the ``ArrowSchema`` / ``ArrowArray`` structs that
-a ctypes producer (``producers.RawStream`` / ``producers.RawArray``, mirrored structs)
+``helpers/fuzz_structs.py`` mutates the fields of the ``ArrowSchema`` / ``ArrowArray`` structs
+that a ctypes producer (``producers.RawStream`` / ``producers.RawArray``, mirrored structs)
 hands to ``officer_metrics`` / ``portfolio_metrics``: NULL pointers (format, buffers,
 children, entries, dictionary), counts (n_buffers, n_children), lengths, offsets,
 null_count, flags, names, metadata, format strings, string offsets, string views and
@@ -20,8 +20,8 @@ import os
 import subprocess
 import sys
 
-import strategies as S
-import subproc
+from helpers import strategies as S
+from helpers import subproc
 
 S.require_engine_module()
 
@@ -40,7 +40,7 @@ def _budget() -> tuple[int, float]:
 def test_mutated_structs_give_the_reference_answer_or_a_clear_error():
     examples, seconds = _budget()
     proc = subprocess.run(
-        [sys.executable, os.path.join(HERE, "fuzz_structs.py"), "--examples", str(examples),
+        [sys.executable, "-m", "helpers.fuzz_structs", "--examples", str(examples),
          "--seconds", str(seconds)],
         capture_output=True, text=True, timeout=seconds * 4 + 120, cwd=HERE, env=subproc.env())
     out = proc.stdout

@@ -2,11 +2,12 @@
 / ``ArrowArray`` structs and every case must end in the reference's result or a
 ``ValueError`` / ``TypeError``.
 
-Run as a script, in a child interpreter (``test_reliability_fuzz_structs.py`` does), so
-that a crash kills the child, not the test run: every case is printed (flushed) before it
-runs, so the last line printed names the case that crashed.
+Run as a module, in a child interpreter (``reliability/test_reliability_fuzz_structs.py``
+does), so that a crash kills the child, not the test run: every case is printed (flushed)
+before it runs, so the last line printed names the case that crashed.
 
-    python tests/fuzz_structs.py [--examples N] [--seconds S] [--seed K] [--survey]
+    PYTHONPATH=tests python -m helpers.fuzz_structs [--examples N] [--seconds S] [--seed K]
+        [--survey]
 
 ``--survey`` goes on after a failure and prints a summary of the failing mutation classes
 (for long local runs); otherwise the first failure stops the run (exit status 1).
@@ -33,14 +34,13 @@ import time
 import traceback
 from ctypes import POINTER, c_int32, c_int64
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
 import pyarrow as pa
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-import producers as P
-import strategies as S
+from . import producers as P
+from . import strategies as S
+from . import subproc
 
 import metriccore
 import metriccore.reference as reference
@@ -649,11 +649,11 @@ def survey(args) -> int:
     deadline = time.monotonic() + args.seconds
     while True:
         left = max(1.0, deadline - time.monotonic())
-        cmd = [sys.executable, os.path.abspath(__file__), "--child", "--survey",
+        cmd = [sys.executable, "-m", "helpers.fuzz_structs", "--child", "--survey",
                "--examples", str(args.examples), "--seconds", str(left), "--skip", str(skip)]
         if args.seed is not None:
             cmd += ["--seed", str(args.seed)]
-        env = dict(os.environ, FUZZ_STRUCTS_AVOID="\n".join(avoid))
+        env = subproc.env(FUZZ_STRUCTS_AVOID="\n".join(avoid))
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         sys.stdout.write(proc.stdout)
         if proc.returncode not in (0, 1) or "Traceback" in proc.stderr:

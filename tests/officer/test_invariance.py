@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import strategies as S
+from helpers import strategies as S
 from metriccore._schema import AGGREGATES
 
 THREADS = (1, 2, 3, 8)

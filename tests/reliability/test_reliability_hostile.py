@@ -32,8 +32,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import producers as P
-import strategies as S
+from helpers import producers as P
+from helpers import strategies as S
 
 S.require_engine_module()
 import metriccore  # noqa: E402
@@ -440,7 +440,7 @@ def test_bad_capsules():
 # ------------------------------------------------------------------------------------------
 
 import ctypes  # noqa: E402
-import subproc  # noqa: E402
+from helpers import subproc  # noqa: E402
 
 KEYS = [f"{LONG}{i % 3}" for i in range(12)]       # long: string views keep them in buffers
 

@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import strategies as S
+from helpers import strategies as S
 from metriccore import MetricConfig
 
 JAN = {d: datetime.date(2024, 1, d) for d in range(1, 32)}

@@ -23,8 +23,8 @@ import sys
 
 import pytest
 
-import strategies as S
-import subproc
+from helpers import strategies as S
+from helpers import subproc
 
 S.require_engine_module()
 
@@ -36,7 +36,6 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
 
 PRELUDE = r"""
 import gc, json, os, sys, time
-sys.path.insert(0, TESTS)
 import pyarrow as pa
 import metriccore as mc
 from metriccore.synthetic import loan_snapshot
@@ -82,7 +81,7 @@ print(json.dumps(measure(loop, N, WARMUP)))
 
 FAILURE = PRELUDE + r"""
 import math
-import producers as P
+from helpers import producers as P
 table = loan_snapshot(10_000, seed=4)
 batches = table.to_batches(max_chunksize=3000)
 nan_last = table.set_column(

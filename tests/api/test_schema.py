@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 
-import strategies as S
+from helpers import strategies as S
 from metriccore import MetricConfig
 from metriccore import _schema
 

@@ -1,7 +1,8 @@
 """Shared test helpers: implementation loading, bitwise table comparison and hypothesis
 strategies that generate loan-snapshot inputs (METRICS.md §1) in many physical layouts.
 
-``conftest.py`` puts this directory on ``sys.path``, so test modules ``import strategies``.
+Part of the ``helpers`` package: test modules ``from helpers import strategies as S`` (see
+``tests/conftest.py`` for how ``helpers`` is found).
 
 A generated :class:`Case` keeps the *logical* rows (Python values, ``None`` = null) apart from
 the *physical* layout (:class:`Layout`: batch / chunk boundaries, sliced buffers with poisoned

@@ -25,8 +25,8 @@ import time
 
 import pytest
 
-import strategies as S
-import subproc
+from helpers import strategies as S
+from helpers import subproc
 
 S.require_engine_module()
 from metriccore import _threads  # noqa: E402

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import strategies as S
+from helpers import strategies as S
 from metriccore import MetricConfig
 
 

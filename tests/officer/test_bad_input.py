@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import strategies as S
+from helpers import strategies as S
 from metriccore import MetricConfig
 from metriccore._schema import INPUT_COLUMNS, output_schema
 

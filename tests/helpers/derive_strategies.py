@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 from hypothesis import strategies as st
 
-import strategies as S
+from . import strategies as S
 from metriccore._config import MetricConfig
 
 EPOCH = datetime.date(1970, 1, 1)

@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-import strategies as S
+from helpers import strategies as S
 
 
 def _snapshot(keys: pa.Array) -> pa.Table:
