@@ -23,10 +23,11 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from . import _schema
-from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY, as_table,
-                    check_by, check_columns, check_config, check_threads, check_type,
-                    column_index)
+from ._checks import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY, check_by,
+                      check_columns, check_config, check_threads, check_type, column_index)
 from ._config import MetricConfig
+from ._errors import error
+from ._tables import as_table
 
 __all__ = ["officer_metrics", "portfolio_metrics", "derive_snapshot", "officer_metrics_as_of"]
 
@@ -74,16 +75,13 @@ def money_value(minor: int, scale: int) -> float:
 # ---------------------------------------------------------------------------------------
 
 class _BadValue(Exception):
-    """A single input value that cannot be used; the caller adds the column and row."""
+    """A single input value that cannot be used: its reason in ``_errors.CATALOGUE``; the
+    caller adds the column and row."""
 
-    def __init__(self, error_type: type[Exception], reason: str) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.error_type = error_type
         self.reason = reason
         self.row = -1  # set by the column reader
-
-
-_DOES_NOT_FIT_MINOR = (OverflowError, "value does not fit int64 minor units")
 
 
 def float_to_minor(x: float, scale: int) -> int:
@@ -93,13 +91,13 @@ def float_to_minor(x: float, scale: int) -> int:
     value exceeds 2**53 in magnitude.
     """
     if not math.isfinite(x):
-        raise _BadValue(ValueError, "money value is NaN or infinite")
+        raise _BadValue("nan")
     product = x * float(10**scale)
     if not math.isfinite(product):
-        raise _BadValue(ValueError, "money value exceeds 2**53 minor units")
+        raise _BadValue("big")
     minor = round(product)  # Python's round() on a float is round-half-even
     if abs(minor) > FLOAT_MINOR_LIMIT:
-        raise _BadValue(ValueError, "money value exceeds 2**53 minor units")
+        raise _BadValue("big")
     return minor
 
 
@@ -124,7 +122,7 @@ def decimal_to_minor(d: Decimal, scale: int) -> int:
     else:
         minor = round(Fraction(unscaled, 10**-shift))  # round() on a Fraction: half-even
     if not fits_int64(minor):
-        raise _BadValue(*_DOES_NOT_FIT_MINOR)
+        raise _BadValue("money_overflow")
     return minor
 
 
@@ -132,14 +130,14 @@ def integer_to_minor(x: int, scale: int) -> int:
     """Minor units of an integer money value, which counts whole currency units."""
     minor: int = x * 10**scale
     if not fits_int64(minor):
-        raise _BadValue(*_DOES_NOT_FIT_MINOR)
+        raise _BadValue("money_overflow")
     return minor
 
 
 def check_day(x: int) -> int:
     """A day count must fit int64 (only uint64 inputs can fail)."""
     if not fits_int64(x):
-        raise _BadValue(OverflowError, "value does not fit int64")
+        raise _BadValue("int_overflow")
     return x
 
 
@@ -262,8 +260,7 @@ def _read_input(table: pa.Table, keys: list[str], roles: dict[str, str], scale: 
         except _BadValue as bad:
             columns.append([])
             if first_bad is None or bad.row < first_bad[0]:  # strict: earlier role wins ties
-                error = bad.error_type(f"column '{roles[role]}' row {bad.row}: {bad.reason}")
-                first_bad = (bad.row, error)
+                first_bad = (bad.row, error(bad.reason, f"column '{roles[role]}' row {bad.row}"))
     if first_bad is not None:
         raise first_bad[1]
     return key_types, key_values, [_Loan(*row) for row in zip(*columns)]
@@ -349,7 +346,7 @@ def _check_overflow(t: _Totals, group: str) -> None:
     checked.append(("yield", _yield_minor(t)))
     for name, value in checked:
         if not fits_int64(value):
-            raise OverflowError(f"aggregate '{name}' overflows int64{group}")
+            raise error("aggregate_overflow", name=name, group=group)
 
 
 # ---------------------------------------------------------------------------------------
