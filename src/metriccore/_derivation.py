@@ -21,7 +21,7 @@ from ._dates import check_derive_dates, check_holidays
 from ._errors import LOAN_TOTALS, RowError, cell_name, error
 from ._officer import officer_metrics
 from ._tables import checked_table, keep_rows
-from ._schema import (LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY,
+from ._schema import (LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, metrics_as_of,
                       snapshot_schema)
 from ._threads import run_tasks
 
@@ -393,9 +393,6 @@ def officer_metrics_as_of(loans: Any, repayments: Any, as_of: Any,
     :func:`metriccore.officer_metrics` for the parameters and errors.
     """
     check_by(by)
-    snapshot = derive_snapshot(loans, repayments, as_of, period_start=period_start,
-                               roll_from=roll_from, holidays=holidays, config=config,
-                               threads=threads, columns=columns)
-    result = officer_metrics(snapshot, by, config=config, threads=threads)
-    unknown = snapshot.schema.metadata[UNKNOWN_REPAYMENTS_KEY.encode()]
-    return result.replace_schema_metadata({UNKNOWN_REPAYMENTS_KEY: unknown})
+    return metrics_as_of(derive_snapshot, officer_metrics, loans, repayments, as_of, by,
+                         config, threads, period_start=period_start, roll_from=roll_from,
+                         holidays=holidays, columns=columns)

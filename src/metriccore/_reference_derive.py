@@ -31,7 +31,7 @@ from ._dates import (EPOCH_ORDINAL, MAX_DAY, MIN_DAY, check_derive_dates, check_
                      parse_iso_date, time_zone)
 from ._errors import LOAN_TOTALS, cell_name, error
 from ._tables import checked_table, keep_rows
-from ._schema import SNAPSHOT_COLUMNS, UNKNOWN_REPAYMENTS_KEY, snapshot_schema
+from ._schema import SNAPSHOT_COLUMNS, metrics_as_of, snapshot_schema
 from .reference import (_BadValue, decimal_to_minor, fits_int64, float_to_minor,
                         integer_to_minor, money_value, officer_metrics)
 
@@ -495,9 +495,6 @@ def officer_metrics_as_of(loans: Any, repayments: Any, as_of: Any,
     """:func:`derive_snapshot`, then the reference ``officer_metrics`` of the snapshot,
     with the snapshot's ``unknown_repayments`` schema metadata."""
     check_by(by)
-    snapshot = derive_snapshot(loans, repayments, as_of, period_start=period_start,
-                               roll_from=roll_from, holidays=holidays, config=config,
-                               threads=threads, columns=columns)
-    result = officer_metrics(snapshot, by, config=config, threads=threads)
-    unknown = snapshot.schema.metadata[UNKNOWN_REPAYMENTS_KEY.encode()]
-    return result.replace_schema_metadata({UNKNOWN_REPAYMENTS_KEY: unknown})
+    return metrics_as_of(derive_snapshot, officer_metrics, loans, repayments, as_of, by,
+                         config, threads, period_start=period_start, roll_from=roll_from,
+                         holidays=holidays, columns=columns)

@@ -6,8 +6,9 @@ so a test pins them against the contract separately (``tests/test_schema.py``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import pyarrow as pa
 
@@ -153,3 +154,16 @@ def snapshot_schema(carried: list[pa.Field], unknown_repayments: int) -> pa.Sche
     fields = list(carried) + [pa.field(name, t, nullable=nullable)
                               for name, t, nullable in SNAPSHOT_COLUMNS]
     return pa.schema(fields, metadata={UNKNOWN_REPAYMENTS_KEY: str(unknown_repayments)})
+
+
+def metrics_as_of(derive: Callable[..., pa.Table], metrics: Callable[..., pa.Table],
+                  loans: Any, repayments: Any, as_of: Any, by: str | Sequence[str],
+                  config: Any, threads: Any, **options: Any) -> pa.Table:
+    """``officer_metrics_as_of`` of the engine and of the reference, from their own
+    ``derive`` (``derive_snapshot``) and ``metrics`` (``officer_metrics``): the metrics of
+    the snapshot, which carry its unknown-repayment count as schema metadata. ``options``:
+    the derivation's other keyword arguments (``by`` is checked by the caller first)."""
+    snapshot = derive(loans, repayments, as_of, config=config, threads=threads, **options)
+    result = metrics(snapshot, by, config=config, threads=threads)
+    unknown = snapshot.schema.metadata[UNKNOWN_REPAYMENTS_KEY.encode()]
+    return result.replace_schema_metadata({UNKNOWN_REPAYMENTS_KEY: unknown})
