@@ -2408,8 +2408,8 @@ cdef class KernelConfig:
         self.risk_amber = config.risk_amber
 
 
-def _build_job(ArrowInput src, list indices, list types, list names,
-               KernelConfig config not None):
+cdef _Job _build_job(ArrowInput src, list indices, list types, list names,
+                    KernelConfig config):
     cdef _Job job = _Job()
     cdef Plan* pl = &job.pl
     cdef int nc = len(indices), k

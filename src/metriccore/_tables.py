@@ -1,19 +1,20 @@
-"""Inputs as pyarrow Tables, for the loan derivation, which carries whole columns through
-pyarrow (``take``, ``filter``, ``select``, concatenation, dictionary decoding).
+"""Inputs as pyarrow Tables, where whole columns are carried through pyarrow (the loan
+derivation: ``take``, ``filter``, ``select``, concatenation, dictionary decoding; the
+reference).
 
 :func:`as_table` converts any accepted input; :func:`checked_table` does the same, except
 that a foreign producer is checked first; :func:`keep_rows` filters rows.
 
-Foreign producers: pyarrow's importer and kernels trust
-what a producer exports: a NULL pointer in the exported structs, string offsets that
-decrease or point past the data, views past their buffers, invalid UTF-8 crash them or give
-a table that fails ``validate(full=True)``. So an object that exports
-``__arrow_c_stream__`` / ``__arrow_c_array__`` and is not a pyarrow object is imported
-through metriccore's own :class:`~metriccore._kernels.ArrowInput` first (every pointer the
-C Data Interface requires is checked there), moved into pyarrow, and then every column is
-validated with ``validate(full=True)`` (offsets, views, UTF-8, dictionary indices, null
-counts). pyarrow objects and pandas DataFrames (converted by pyarrow) are taken as they
-are, without that cost: see ``tests/README.md``, "Limits".
+Foreign producers: pyarrow's importer and kernels trust what a producer exports: a NULL
+pointer in the exported structs, string offsets that decrease or point past the data, views
+past their buffers, invalid UTF-8 crash them or give a table that fails
+``validate(full=True)``. So an object that exports ``__arrow_c_stream__`` /
+``__arrow_c_array__`` and is not a pyarrow object is imported through metriccore's own
+:class:`~metriccore._kernels.ArrowInput` first (every pointer the C Data Interface requires
+is checked there), moved into pyarrow, and then every column is validated with
+``validate(full=True)`` (offsets, views, UTF-8, dictionary indices, null counts). pyarrow
+objects and pandas DataFrames (converted by pyarrow) are taken as they are, without that
+cost: see ``tests/README.md``, "Limits".
 """
 
 from __future__ import annotations
@@ -86,6 +87,7 @@ def _read_stream(read: Any) -> pa.Table:
             _raise_if_not_a_table(exc)
         raise ValueError(f"the Arrow stream failed: {exc}") from exc
     return table
+
 
 def _is_foreign(data: object) -> bool:
     if isinstance(data, (pa.Table, pa.RecordBatch, pa.RecordBatchReader)):
