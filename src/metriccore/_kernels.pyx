@@ -2409,7 +2409,7 @@ cdef class KernelConfig:
 
 
 cdef _Job _build_job(ArrowInput src, list indices, list types, list names,
-                    KernelConfig config):
+                     KernelConfig config):
     cdef _Job job = _Job()
     cdef Plan* pl = &job.pl
     cdef int nc = len(indices), k
