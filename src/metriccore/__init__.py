@@ -12,8 +12,8 @@ From raw ``loans`` and ``repayments`` tables, as of any date (docs/metrics.md §
 """
 
 from ._config import MetricConfig
-from ._derive_api import derive_snapshot, officer_metrics_as_of
-from ._engine import officer_metrics, portfolio_metrics
+from ._derivation import derive_snapshot, officer_metrics_as_of
+from ._officer import officer_metrics, portfolio_metrics
 from ._version import __version__
 
 __all__ = ["MetricConfig", "derive_snapshot", "officer_metrics", "officer_metrics_as_of",

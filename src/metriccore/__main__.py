@@ -28,7 +28,7 @@ import pyarrow as pa
 
 import metriccore
 from metriccore import synthetic
-from metriccore._engine import resolve_threads
+from metriccore._checks import resolve_threads
 
 DQI_BANDS = ("green", "watch", "flag")
 RISK_BANDS = ("green", "watch", "amber", "red")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from ._args import check_by
+from ._checks import check_by
 from ._config import MetricConfig
 from ._schema import UNKNOWN_REPAYMENTS_KEY
 

@@ -4,6 +4,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._errors import Overflow, RowError
+
 KIND_INT: int
 KIND_FLOAT32: int
 KIND_FLOAT64: int
@@ -19,9 +21,22 @@ ALLOC_PARTS: dict[int, str]
 LOAN_DERIVED_COLUMN: int
 REPAYMENT_ALLOC_COLUMN: int
 
-#: (kind, width, signed, scale, per_day, offset, length, validity, values, chars)
-ColumnSpec = tuple[int, int, bool, int, int, int, int, int, int, int, int]
-RowError = tuple[int, int, int, int]
+class ColumnSpec:
+    def __init__(
+        self,
+        kind: int,
+        *,
+        width: int = 0,
+        signed: bool = False,
+        scale: int = 0,
+        per_day: int = 0,
+        offset: int = 0,
+        length: int = 0,
+        validity: int = 0,
+        values: int = 0,
+        chars: int = 0,
+        chars_len: int = 0,
+    ) -> None: ...
 
 class Derivation:
     out: dict[str, npt.NDArray[Any]]
@@ -31,8 +46,12 @@ class Derivation:
         rep_cols: list[ColumnSpec | None],
         n_loans: int,
         n_rep: int,
-        conf: tuple[int, int, int, int, int],
         holidays: npt.NDArray[np.int32],
+        *,
+        money_scale: int,
+        as_of: int,
+        period_start: int,
+        roll_from: int,
     ) -> None: ...
     def loans_pass(self, lo: int, hi: int) -> RowError | None: ...
     def build_index(self) -> RowError | None: ...
@@ -41,7 +60,7 @@ class Derivation:
     def scan(self, task: int, lo: int, hi: int) -> tuple[int, RowError | None]: ...
     def apply(self, blo: int, bhi: int) -> RowError | None: ...
     def next_wave(self) -> None: ...
-    def finish(self, blo: int, bhi: int) -> tuple[int, int] | None: ...
+    def finish(self, blo: int, bhi: int) -> Overflow | None: ...
     def release(self) -> None: ...
 
 def business_days(a: int, b: int, holidays: npt.NDArray[np.int32] | list[int]) -> int: ...

@@ -3,7 +3,7 @@
 """Compiled core of the loan derivation (docs/metrics.md §9): raw loans and repayments -> the
 loan snapshot as of a date.
 
-Plan of one derivation (``metriccore._derive_api`` drives it; every method below releases
+Plan of one derivation (``metriccore._derivation`` drives it; every method below releases
 the GIL and may run on its own thread):
 
 1. ``loans_pass(lo, hi)``: check and convert the loans rows [lo, hi) (money to exact
@@ -42,6 +42,7 @@ cimport numpy as cnp
 from metriccore._support cimport (
     mc_add_ovf, mc_sub_ovf, mc_mul_ovf, mc_dec128_rescale, mc_round_half_even, mc_prefetch_low,
     mc_prefetch_low_w, mc_mix64, mc_hash_bytes, mc_big_alloc, mc_utf8_valid)
+from metriccore._errors import Overflow, RowError
 
 cnp.import_array()
 
@@ -80,7 +81,7 @@ cdef struct Col:
     int64_t chars_len         # its size in bytes: every string offset must lie in [0, size]
 
 
-# Error codes; ``ERROR_REASONS`` maps them to the keys of ``_args.DERIVE_REASONS``.
+# Error codes; ``ERROR_REASONS`` maps them to reasons of ``_errors.CATALOGUE``.
 cdef enum:
     E_NONE = 0
     E_NULL = 1
@@ -129,7 +130,7 @@ cdef enum:
     P_ALLOC = 7       # allocation of a counted payment, after the row's columns
     N_REP_COLS = 7
 
-# Per-loan totals checked against int64 (``_args.LOAN_TOTALS`` order).
+# Per-loan totals checked against int64 (``_errors.LOAN_TOTALS`` order).
 cdef enum:
     T_PAID = 0
     T_PRINCIPAL = 1
@@ -659,23 +660,22 @@ cdef class Derivation:
         self._release()
 
     def __init__(self, list loan_cols, list rep_cols, int64_t n_loans, int64_t n_rep,
-                 tuple conf, object holidays):
-        """``loan_cols`` / ``rep_cols``: one column spec per role in §9.1 order (None for an
-        absent optional column); a spec is ``(kind, width, signed, scale, per_day, offset,
-        length, validity_address, values_address, chars_address)``. ``conf``:
-        ``(10**money_scale, money_scale, as_of, period_start, roll_from)`` with dates as
-        day numbers; ``holidays``: sorted distinct weekday holidays (int32 array)."""
+                 object holidays, *, money_scale, int64_t as_of, int64_t period_start,
+                 int64_t roll_from):
+        """``loan_cols`` / ``rep_cols``: one :class:`ColumnSpec` per role in §9.1 order (None
+        for an absent optional column); ``holidays``: sorted distinct weekday holidays
+        (int32 array); the dates are day numbers."""
         cdef int k
         cdef int64_t n
         cdef const int32_t[::1] hv
         self.n_loans = n_loans
         self.n_rep = n_rep
-        self.p_int = conf[0]
+        self.p_int = 10**money_scale
         self.p_dbl = <double>self.p_int
-        self.scale = conf[1]
-        self.as_of = conf[2]
-        self.period_start = conf[3]
-        self.roll_from = conf[4]
+        self.scale = money_scale
+        self.as_of = as_of
+        self.period_start = period_start
+        self.roll_from = roll_from
         for k in range(N_LOAN_COLS):
             _set_col(&self.lc[k], loan_cols[k])
         for k in range(N_REP_COLS):
@@ -711,13 +711,14 @@ cdef class Derivation:
     # 1. loans
     # ----------------------------------------------------------------------------------
     def loans_pass(self, int64_t lo, int64_t hi):
-        """Check and convert loans rows [lo, hi); None or (row, column, code, extra) of the
-        first bad row (the id column is checked by ``build_index``)."""
+        """Check and convert loans rows [lo, hi); None or the
+        ``RowError(row, column, code, extra)`` of the first bad row (the id column is
+        checked by ``build_index``)."""
         cdef int64_t row = INT64_MAX, extra = 0
         cdef int col = 0, code = 0
         with nogil:
             self._loans(lo, hi, &row, &col, &code, &extra)
-        return None if row == INT64_MAX else (row, col, code, extra)
+        return None if row == INT64_MAX else RowError(row, col, code, extra)
 
     cdef void _loans(self, int64_t lo, int64_t hi, int64_t* erow, int* ecol, int* ecode,
                      int64_t* eextra) noexcept nogil:
@@ -790,7 +791,7 @@ cdef class Derivation:
 
     def build_index(self):
         """The loan id index (sequential, in row order); None or the first bad id row as
-        (row, column, code, extra) where extra is the first row of a duplicate."""
+        ``RowError(row, column, code, extra)`` where extra is the first row of a duplicate."""
         cdef int64_t row = INT64_MAX, extra = 0
         cdef int code = 0
         cdef int rc
@@ -801,7 +802,7 @@ cdef class Derivation:
                 rc = self._index_ints(&row, &code, &extra)
         if rc != 0:
             raise MemoryError()
-        return None if row == INT64_MAX else (row, L_ID, code, extra)
+        return None if row == INT64_MAX else RowError(row, L_ID, code, extra)
 
     cdef int _index_ints(self, int64_t* erow, int* ecode, int64_t* eextra) noexcept nogil:
         cdef const Col* c = &self.lc[L_ID]
@@ -995,14 +996,14 @@ cdef class Derivation:
         """Scan repayments [lo, hi) as task ``task``: find each one's loan, check it, and
         file the counted payments up to as_of of loans in the snapshot by loan bucket, in
         row order. Returns ``(unknown, error)``: the number of repayments of unknown
-        loans, and None or (row, column, code, extra) of the first bad row."""
+        loans, and None or ``RowError(row, column, code, extra)`` of the first bad row."""
         cdef int64_t unknown = 0, row = INT64_MAX, extra = 0
         cdef int col = 0, code = 0
         with nogil:
             unknown = self._scan(task, lo, hi, &row, &col, &code, &extra)
         if code == E_NOMEM:
             raise MemoryError()
-        return unknown, (None if row == INT64_MAX else (row, col, code, extra))
+        return unknown, (None if row == INT64_MAX else RowError(row, col, code, extra))
 
     cdef void _lookup_start(self, Probe* pr, int64_t base, int64_t nb) noexcept nogil:
         """Compute the index slot of the ids of repayments [base, base + nb) (nb <= 32)
@@ -1165,14 +1166,15 @@ cdef class Derivation:
     # ----------------------------------------------------------------------------------
     def apply(self, int64_t blo, int64_t bhi):
         """Add the payments filed in this wave for loan buckets [blo, bhi) to their loans,
-        allocating unsplit ones (§9.3 step 6). Returns None or (row, column, code, extra) of the
-        first repayment whose allocation does not fit int64."""
+        allocating unsplit ones (§9.3 step 6). Returns None or the
+        ``RowError(row, column, code, extra)`` of the first repayment whose allocation
+        does not fit int64."""
         cdef int64_t row = INT64_MAX, extra = 0, b
         cdef int col = 0, code = 0
         with nogil:
             for b in range(blo, bhi):
                 self._apply_bucket(b, &row, &col, &code, &extra)
-        return None if row == INT64_MAX else (row, col, code, extra)
+        return None if row == INT64_MAX else RowError(row, col, code, extra)
 
     def next_wave(self):
         """Empty the filing buffers for the next wave of rows (keeping their memory)."""
@@ -1183,8 +1185,8 @@ cdef class Derivation:
 
     def finish(self, int64_t blo, int64_t bhi):
         """The snapshot columns of the loans of buckets [blo, bhi), once every wave is
-        applied. Returns None or (loan_row, total) of the first loan with a total beyond
-        int64."""
+        applied. Returns None or ``Overflow(loan_row, total)`` of the first loan with a
+        total beyond int64 (``total`` indexes ``_errors.LOAN_TOTALS``)."""
         cdef int64_t bad_loan = INT64_MAX, b, klo, khi
         cdef int which = 0
         cdef Outputs o
@@ -1198,7 +1200,7 @@ cdef class Derivation:
                 self._finish(klo, khi, &o, &bad_loan, &which)
                 if bad_loan != INT64_MAX:
                     break
-        return None if bad_loan == INT64_MAX else (bad_loan, which)
+        return None if bad_loan == INT64_MAX else Overflow(bad_loan, which)
 
     cdef int _apply_bucket(self, int64_t b, int64_t* erow, int* ecol, int* ecode,
                            int64_t* eextra) noexcept nogil:
@@ -1316,7 +1318,7 @@ cdef class Derivation:
             if not self.alloc[k].in_snapshot:
                 continue
             a = &self.acc[k]
-            # totals that must fit int64, in ``_args.LOAN_TOTALS`` order
+            # totals that must fit int64, in ``_errors.LOAN_TOTALS`` order
             if a.flags & 1:
                 bad_loan[0] = k
                 which[0] = T_PAID
@@ -1411,27 +1413,44 @@ cdef int _outputs(Outputs* o, dict out) except -1:
     return 0
 
 
-cdef int _set_col(Col* c, object spec) except -1:
-    memset(c, 0, sizeof(Col))
+cdef class ColumnSpec:
+    """One input column of a :class:`Derivation`: its kind (``KIND_*``), layout and the
+    addresses of its Arrow buffers (0: absent), which the caller keeps alive.
+
+    ``width``: bytes of an integer value; ``signed``: a signed integer; ``scale``: decimal
+    scale; ``per_day``: ``KIND_UNITS64`` units per day; ``offset``: the array's offset (the
+    physical index of row 0); ``length``: rows; ``validity``, ``values`` (offsets for
+    strings), ``chars`` (string data) and ``chars_len`` (its size in bytes).
+    """
+    cdef Col col
+
+    def __init__(self, int kind, *, int width=0, bint signed=False, int scale=0,
+                 int64_t per_day=0, int64_t offset=0, int64_t length=0,
+                 uint64_t validity=0, uint64_t values=0, uint64_t chars=0,
+                 int64_t chars_len=0):
+        memset(&self.col, 0, sizeof(Col))
+        self.col.kind = kind
+        self.col.width = width
+        self.col.is_signed = signed
+        self.col.scale = scale
+        self.col.per_day = per_day
+        self.col.offset = offset
+        self.col.length = length
+        self.col.validity = <const uint8_t*>validity
+        self.col.values = <const void*>values
+        self.col.chars = <const char*>chars
+        self.col.chars_len = chars_len
+
+
+cdef int _set_col(Col* c, ColumnSpec spec) except -1:
     if spec is None:
+        memset(c, 0, sizeof(Col))
         c.kind = C_ABSENT
         return 0
-    (kind, width, signed, scale, per_day, offset, length, validity, values, chars,
-     chars_len) = spec
-    c.kind = kind
-    c.width = width
-    c.is_signed = signed
-    c.scale = scale
-    c.per_day = per_day
-    c.offset = offset
-    c.length = length
-    c.validity = <const uint8_t*><uint64_t>validity
-    c.values = <const void*><uint64_t>values
-    c.chars = <const char*><uint64_t>chars
-    c.chars_len = chars_len
+    c[0] = spec.col
     if c.kind == C_UNITS64 and c.per_day <= 0:
         raise ValueError("per_day must be positive")
-    if length > 0 and c.values == NULL:
+    if c.length > 0 and c.values == NULL:
         raise ValueError("missing data buffer")
     return 0
 
@@ -1447,7 +1466,7 @@ KIND_UNITS64 = C_UNITS64
 KIND_STRING = C_STR
 KIND_LARGE_STRING = C_LSTR
 
-#: Error code -> key of ``metriccore._args.DERIVE_REASONS`` (allocation errors add the part).
+#: Error code -> reason of ``metriccore._errors.CATALOGUE`` (allocation errors add the part).
 ERROR_REASONS = {
     E_NULL: "null", E_DUP: "duplicate", E_ID_RANGE: "id_range", E_NAN: "nan", E_BIG: "big",
     E_MONEY_OVF: "money_overflow", E_RATE_NAN: "rate_nan", E_NEG_TERM: "negative_term",

@@ -57,7 +57,7 @@ def _thread_facts() -> dict[str, Any]:
     env = os.environ.get("METRICCORE_NUM_THREADS")
     facts: dict[str, Any] = {"cpu_count": os.cpu_count(), "METRICCORE_NUM_THREADS": env}
     try:
-        from ._engine import resolve_threads
+        from ._checks import resolve_threads
 
         facts["default"] = resolve_threads(None)
         facts["source"] = ("METRICCORE_NUM_THREADS" if env and env.strip()

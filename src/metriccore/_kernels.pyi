@@ -4,6 +4,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from ._config import MetricConfig
+from ._errors import Overflow, RowError
+
 CHUNK_ROWS: int
 
 KIND_BOOL: int
@@ -54,28 +57,33 @@ def int_key_column(
 
 class _Job: ...
 
+class KernelConfig:
+    def __init__(self, config: MetricConfig) -> None: ...
+
 def prepare(
     src: ArrowInput,
     indices: list[int],
     types: list[ColumnType],
     names: list[str],
-    conf: tuple[int, int, int, int],
+    config: KernelConfig,
 ) -> _Job: ...
 def n_chunks(job: _Job) -> int: ...
-def work(job: _Job, part: Partial, workers: int = 1,
-         check_signals: bool = False) -> tuple[int, int, int] | None: ...
 def cancel(job: _Job) -> None: ...
+def work(
+    job: _Job, part: Partial, workers: int = 1, check_signals: bool = False
+) -> RowError | None: ...
 
 class Finalized:
     length: int
+    def __init__(self) -> None: ...
     def columns(self) -> list[tuple[int, tuple[npt.NDArray[np.uint8] | None, ...]]]: ...
 
 def finalize(
     part: Partial,
     order: npt.NDArray[np.int64],
-    conf: tuple[int],
-    bands: tuple[float | int, ...],
-) -> Finalized | tuple[int, int]: ...
+    config: KernelConfig,
+    res: Finalized,
+) -> Overflow | None: ...
 def take_strings(
     offsets: npt.NDArray[np.int64],
     data: npt.NDArray[np.uint8],

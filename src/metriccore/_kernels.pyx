@@ -46,6 +46,8 @@ import numpy as np
 cimport numpy as cnp
 from pyarrow import allocate_buffer as _allocate_buffer
 
+from metriccore._errors import Overflow, RowError
+
 from metriccore._arrow cimport ArrowSchema, ArrowArray, ArrowArrayStream
 from metriccore._support cimport (
     mc_add_ovf, mc_mul_ovf, mc_acc_add, mc_acc_merge, mc_zero16, MC_KEEP_SPARES, mc_fetch_add,
@@ -2413,8 +2415,40 @@ cdef class _Job:
         free(self.pl.chunk_start)
 
 
-def _build_job(ArrowInput src, list indices, list types, list names, int64_t p_int,
-               int scale, int64_t par_days, int64_t threshold):
+cdef class KernelConfig:
+    """The numbers of a ``MetricConfig`` that :func:`prepare` and :func:`finalize` use,
+    converted once per configuration (the caller caches it): ``10**money_scale``,
+    ``money_scale``, ``par_days``, ``active_threshold_minor``; the ratio band thresholds as
+    float64 and the score band thresholds as int64 (docs/metrics.md §5)."""
+    cdef Conf conf
+    cdef double fimr_green, fimr_watch, slippage_green, slippage_watch
+    cdef double roll_green, roll_watch, ayr_green, ayr_watch
+    cdef int64_t dqi_green, dqi_watch, risk_green, risk_watch, risk_amber
+
+    def __init__(self, config):
+        scale = config.money_scale
+        self.conf.p_int = 10**scale
+        self.conf.p_dbl = <double>self.conf.p_int
+        self.conf.scale = scale
+        self.conf.par_days = config.par_days
+        self.conf.threshold = config.active_threshold_minor
+        self.fimr_green = float(config.fimr_green)
+        self.fimr_watch = float(config.fimr_watch)
+        self.slippage_green = float(config.slippage_green)
+        self.slippage_watch = float(config.slippage_watch)
+        self.roll_green = float(config.roll_green)
+        self.roll_watch = float(config.roll_watch)
+        self.ayr_green = float(config.ayr_green)
+        self.ayr_watch = float(config.ayr_watch)
+        self.dqi_green = config.dqi_green
+        self.dqi_watch = config.dqi_watch
+        self.risk_green = config.risk_green
+        self.risk_watch = config.risk_watch
+        self.risk_amber = config.risk_amber
+
+
+cdef _Job _build_job(ArrowInput src, list indices, list types, list names,
+                     KernelConfig config):
     cdef _Job job = _Job()
     cdef Plan* pl = &job.pl
     cdef int nc = len(indices), k
@@ -2424,11 +2458,7 @@ def _build_job(ArrowInput src, list indices, list types, list names, int64_t p_i
     pl.n_cols = nc
     pl.n_keys = nc - N_ROLES
     pl.n_batches = nb
-    pl.conf.p_int = p_int
-    pl.conf.p_dbl = <double>p_int
-    pl.conf.scale = scale
-    pl.conf.par_days = par_days
-    pl.conf.threshold = threshold
+    pl.conf = config.conf
     pl.batch_rows = <int64_t*>calloc(nb + 1, sizeof(int64_t))
     pl.batch_base = <int64_t*>calloc(nb + 1, sizeof(int64_t))
     pl.cols = <Col*>calloc(nb * nc + 1, sizeof(Col))
@@ -2463,7 +2493,8 @@ def _build_job(ArrowInput src, list indices, list types, list names, int64_t p_i
     return job
 
 
-def prepare(ArrowInput src, list indices, list types, list names, object conf):
+def prepare(ArrowInput src, list indices, list types, list names,
+            KernelConfig config not None):
     """Plan a computation over ``src``.
 
     Parameters
@@ -2475,11 +2506,10 @@ def prepare(ArrowInput src, list indices, list types, list names, object conf):
         Their parsed types (already checked by the caller).
     names : list of str
         Their names, for error messages.
-    conf : tuple
-        ``(10**money_scale, money_scale, par_days, active_threshold_minor)``.
+    config : KernelConfig
+        The configuration's numbers.
     """
-    p_int, scale, par_days, threshold = conf
-    return _build_job(src, indices, types, names, p_int, scale, par_days, threshold)
+    return _build_job(src, indices, types, names, config)
 
 
 def n_chunks(_Job job):
@@ -2511,8 +2541,8 @@ def work(_Job job, Partial part, int64_t workers=1, bint check_signals=False):
     when one raises (``KeyboardInterrupt``, a time-out) it cancels the job, so that every
     worker stops after its current chunk, and re-raises that exception.
 
-    Returns ``None`` or ``(global_row, column_position, error_code)`` of the first bad row
-    this worker met (row -1 for out of memory).
+    Returns ``None`` or the ``RowError(global_row, column_position, error_code)`` of the
+    first bad row this worker met (row -1 for out of memory).
     """
     cdef Scratch s
     cdef int64_t c, nxt, err_row = INT64_MAX, next_check = 0
@@ -2568,7 +2598,7 @@ def work(_Job job, Partial part, int64_t workers=1, bint check_signals=False):
         raise interrupt
     if err_row == INT64_MAX:
         return None
-    return (err_row, err_col, err_code)
+    return RowError(err_row, err_col, err_code)
 
 
 #: Column kinds, for the caller's type checks.
@@ -2583,7 +2613,7 @@ KIND_STRING_VIEW = K_VIEW
 KIND_DICT = K_DICT
 
 ERROR_CODES = {E_NAN: "nan", E_BIG: "big", E_MONEY_OVF: "money_overflow",
-               E_DAY_OVF: "day_overflow", E_DICT_INDEX: "dict_index",
+               E_DAY_OVF: "int_overflow", E_DICT_INDEX: "dict_index",
                E_VIEW_BUF: "view_buffer", E_NOMEM: "nomem", E_OFFSETS: "string_offsets",
                E_VIEW_BOUNDS: "view_bounds", E_UTF8: "utf8"}
 
@@ -2755,8 +2785,9 @@ cdef inline int64_t _aligned(int64_t nbytes) noexcept nogil:
     return (nbytes + 63) & ~(<int64_t>63)
 
 
-def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
-    """Aggregates, metrics, scores and bands of every group, in ``order``.
+def finalize(Partial part, const int64_t[::1] order, KernelConfig config not None,
+             Finalized res not None):
+    """Aggregates, metrics, scores and bands of every group, in ``order``, into ``res``.
 
     Parameters
     ----------
@@ -2764,27 +2795,28 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
         The merged partial.
     order : int64 array
         Group ids in output order.
-    conf : tuple
-        ``(10**money_scale,)``.
-    bands : tuple of float
-        fimr, slippage, roll (green, watch), ayr (green, watch), dqi (green, watch),
-        risk (green, watch, amber): 13 numbers.
+    config : KernelConfig
+        The money scale and the band thresholds.
+    res : Finalized
+        A new ``Finalized()``, filled with the result columns after the keys: aggregates
+        (money as ``float64(aggregate) / 10**money_scale``), float metrics (``rdr`` null
+        where it is undefined), scores and bands.
 
     Returns
     -------
-    Finalized or tuple
-        The result columns after the keys: aggregates (money as
-        ``float64(aggregate) / 10**money_scale``), float metrics (``rdr`` null where it is
-        undefined), scores and bands; or ``(position, aggregate_index)`` of the first
-        aggregate that does not fit int64 (index 16 is ``yield``).
+    None or Overflow
+        ``Overflow(position, aggregate_index)`` of the first aggregate that does not fit
+        int64 (index 16 is ``yield``); ``res`` is then not to be used.
     """
     cdef int64_t n = order.shape[0], i, g, yl
     cdef int k, b
-    cdef double p_dbl = <double>conf[0]
-    cdef double fg = bands[0], fw = bands[1], sg = bands[2], sw = bands[3]
-    cdef double rg = bands[4], rw = bands[5], ag = bands[6], aw = bands[7]
-    cdef int64_t dg = bands[8], dw = bands[9], kg = bands[10], kw = bands[11], ka = bands[12]
-    cdef Finalized res = Finalized()
+    cdef double p_dbl = config.conf.p_dbl
+    cdef double fg = config.fimr_green, fw = config.fimr_watch
+    cdef double sg = config.slippage_green, sw = config.slippage_watch
+    cdef double rg = config.roll_green, rw = config.roll_watch
+    cdef double ag = config.ayr_green, aw = config.ayr_watch
+    cdef int64_t dg = config.dqi_green, dw = config.dqi_watch
+    cdef int64_t kg = config.risk_green, kw = config.risk_watch, ka = config.risk_amber
     cdef int64_t col_bytes = _aligned(8 * n), bits_bytes = (n + 7) // 8
     cdef int64_t off_bytes = _aligned(4 * (n + 1)), pos = 0, total
     cdef int64_t band_total[N_BANDS]
@@ -2968,7 +3000,7 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
                 pos += total
     fin_scratch_give(tmp, 7 * 8 * n + 8)
     if bad_pos >= 0:
-        return (bad_pos, bad_agg)
+        return Overflow(bad_pos, bad_agg)
     # column descriptors
     b = 0
     pos = 0
@@ -2997,7 +3029,7 @@ def finalize(Partial part, const int64_t[::1] order, object conf, object bands):
         res.buf_size[b + 2] = band_total[k]
         pos += band_total[k]
         b += 3
-    return res
+    return None
 
 
 # --------------------------------------------------------------------------------------

@@ -324,7 +324,7 @@ def test_allocation_error_and_value_error_in_row_order(impl):
 
 
 def test_errors_are_the_same_with_many_tasks(engine, reference, monkeypatch):
-    from metriccore import _derive_api as A
+    from metriccore import _derivation as A
     monkeypatch.setattr(A, "_LOAN_TASK_ROWS", 2)
     monkeypatch.setattr(A, "_MIN_SCAN_ROWS", 1)
     monkeypatch.setattr(A, "_WAVE_ROWS", 2)
@@ -597,7 +597,7 @@ def _holiday_forms():
 
 
 def test_holiday_arrays_equal_date_objects(impl):
-    from metriccore._args import check_holidays
+    from metriccore._dates import check_holidays
 
     dates, forms = _holiday_forms()
     want_days = check_holidays(dates)
@@ -624,7 +624,7 @@ def test_holiday_arrays_equal_date_objects(impl):
     pa.array([0, 2_932_897], pa.date32()),
 ], ids=lambda h: f"{type(h).__name__}-{h.dtype if hasattr(h, 'dtype') else h.type}")
 def test_holiday_array_errors_equal_element_errors(holidays):
-    from metriccore._args import check_holidays
+    from metriccore._dates import check_holidays
 
     with pytest.raises(ValueError) as whole:
         check_holidays(holidays)

@@ -88,7 +88,7 @@ def large_book():
 
 @pytest.fixture
 def small_waves(monkeypatch):
-    from metriccore import _derive_api as A
+    from metriccore import _derivation as A
     monkeypatch.setattr(A, "_WAVE_ROWS", 50_000)
 
 

@@ -108,11 +108,11 @@ def test_business_days_reference_formula():
 def test_business_days_compiled_equals_reference(engine, a, length, holidays, near):
     """The O(1) count of the engine (whole weeks, then binary searches in the holidays)
     against the reference's day-by-day count, far before and after 1970 too."""
-    from metriccore import _derive, _derive_api
+    from metriccore import _derivation, _derive
     from metriccore.reference.derive import business_days
     days = sorted(set(holidays + [a + x for x in near]))
     b = a + length
-    compiled = _derive.business_days(a, b, _derive_api._weekday_holidays(days))
+    compiled = _derive.business_days(a, b, _derivation._weekday_holidays(days))
     assert compiled == business_days(a, b, set(days))
 
 

@@ -25,7 +25,7 @@ def both():
 def tiny_tasks(monkeypatch):
     """Cut the engine's work into pieces of a few rows: many loan tasks, scan tasks, waves
     and buckets even for a book of ten loans."""
-    from metriccore import _derive_api as A
+    from metriccore import _derivation as A
     monkeypatch.setattr(A, "_LOAN_TASK_ROWS", 3)
     monkeypatch.setattr(A, "_MIN_SCAN_ROWS", 2)
     monkeypatch.setattr(A, "_WAVE_ROWS", 5)

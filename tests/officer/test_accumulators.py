@@ -114,13 +114,13 @@ def test_day_sum_beyond_int64_is_an_overflow_error(engine, reference, big):
 def test_a_partial_never_worked_finalizes_to_zeros(engine):
     # Exact accumulators are set lazily (by the first fold); finalize must not read them
     # before, even for a partial that no worker touched (the portfolio's one group).
-    from metriccore import _engine
+    from metriccore import _officer
     from metriccore import _kernels as K
 
-    _, finalize_conf, bands = _engine._config_args(_engine.MetricConfig())
+    numbers = _officer._kernel_config(_officer.MetricConfig())
     part = K.Partial([])
-    result = K.finalize(part, np.zeros(1, dtype=np.int64), finalize_conf, bands)
-    assert isinstance(result, K.Finalized)
+    result = K.Finalized()
+    assert K.finalize(part, np.zeros(1, dtype=np.int64), numbers, result) is None
     _, (_, loans) = result.columns()[0]
     _, (_, portfolio) = result.columns()[2]
     assert np.frombuffer(loans, dtype=np.int64).tolist() == [0]

@@ -45,11 +45,11 @@ def test_negative_int8_dictionary_index_is_an_error(engine):
 def test_output_without_pyarrow_c_import_is_identical(engine, monkeypatch):
     # The output is normally imported as one C struct array; the per-column fallback (for a
     # pyarrow without RecordBatch._import_from_c) must build the same table.
-    from metriccore import _engine
+    from metriccore import _officer
 
     table = _snapshot(pa.array(["b", None, "a", "b", "c"]))
     fast = engine.officer_metrics(table, by="officer_id")
-    monkeypatch.setattr(_engine, "_IMPORT_FROM_C", None)
+    monkeypatch.setattr(_officer, "_IMPORT_FROM_C", None)
     slow = engine.officer_metrics(table, by="officer_id")
     S.assert_tables_identical(fast, slow)
     assert fast["officer_id"].to_pylist() == ["a", "b", "c", None]

@@ -317,9 +317,9 @@ def large_table():
 
 
 def test_gil_is_released_while_the_core_works(large_table, monkeypatch):
-    from metriccore import _engine
+    from metriccore import _officer
 
-    real_work = _engine.K.work
+    real_work = _officer.K.work
     spans = []
 
     def work(job, part, workers=1, check_signals=False):
@@ -331,7 +331,7 @@ def test_gil_is_released_while_the_core_works(large_table, monkeypatch):
                       threading.current_thread() is threading.main_thread()))
         return result
 
-    monkeypatch.setattr(_engine.K, "work", work)
+    monkeypatch.setattr(_officer.K, "work", work)
     # A short switch interval bounds what the counter can gain between the reads of
     # ``counter.n`` and the kernel call itself (one interval each) if the kernel kept the GIL.
     old_interval = sys.getswitchinterval()

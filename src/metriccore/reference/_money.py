@@ -39,16 +39,13 @@ def money_value(minor: int, scale: int) -> float:
 # ---------------------------------------------------------------------------------------
 
 class BadValue(Exception):
-    """A single input value that cannot be used; the caller adds the column and row."""
+    """A single input value that cannot be used: its reason in ``_errors.CATALOGUE``; the
+    caller adds the column and row."""
 
-    def __init__(self, error_type: type[Exception], reason: str) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
-        self.error_type = error_type
         self.reason = reason
         self.row = -1  # set by the column reader
-
-
-_DOES_NOT_FIT_MINOR = (OverflowError, "value does not fit int64 minor units")
 
 
 def float_to_minor(x: float, scale: int) -> int:
@@ -58,13 +55,13 @@ def float_to_minor(x: float, scale: int) -> int:
     value exceeds 2**53 in magnitude (§2 "Limits").
     """
     if not math.isfinite(x):
-        raise BadValue(ValueError, "money value is NaN or infinite")
+        raise BadValue("nan")
     product = x * float(10**scale)
     if not math.isfinite(product):
-        raise BadValue(ValueError, "money value exceeds 2**53 minor units")
+        raise BadValue("big")
     minor = round(product)  # Python's round() on a float is round-half-even
     if abs(minor) > FLOAT_MINOR_LIMIT:
-        raise BadValue(ValueError, "money value exceeds 2**53 minor units")
+        raise BadValue("big")
     return minor
 
 
@@ -89,7 +86,7 @@ def decimal_to_minor(d: Decimal, scale: int) -> int:
     else:
         minor = round(Fraction(unscaled, 10**-shift))  # round() on a Fraction: half-even
     if not fits_int64(minor):
-        raise BadValue(*_DOES_NOT_FIT_MINOR)
+        raise BadValue("money_overflow")
     return minor
 
 
@@ -97,7 +94,7 @@ def integer_to_minor(x: int, scale: int) -> int:
     """Minor units of an integer money value, which counts whole currency units."""
     minor: int = x * 10**scale
     if not fits_int64(minor):
-        raise BadValue(*_DOES_NOT_FIT_MINOR)
+        raise BadValue("money_overflow")
     return minor
 
 

@@ -25,13 +25,14 @@ import numpy as np
 import pyarrow as pa
 
 from .._as_of import metrics_as_of
-from .._args import (EPOCH_ORDINAL, LOAN_TOTALS, MAX_DAY, MIN_DAY, DerivePlan,
-                     cell_name, check_config, check_derive_columns,
-                     check_derive_dates, check_holidays, check_threads, derive_error,
-                     keep_rows, parse_iso_date, plan_derivation, time_zone)
+from .._checks import (DerivePlan, check_config, check_derive_columns, check_threads,
+                       plan_derivation)
 from .._config import MetricConfig
-from .._foreign import checked_table
+from .._dates import (EPOCH_ORDINAL, MAX_DAY, MIN_DAY, check_derive_dates, check_holidays,
+                      parse_iso_date, time_zone)
+from .._errors import LOAN_TOTALS, cell_name, error
 from .._schema import SNAPSHOT_COLUMNS, snapshot_schema
+from .._tables import checked_table, keep_rows
 from ._money import BadValue, fits_int64, minor_converter, money_value
 from .officer import officer_metrics
 
@@ -85,7 +86,7 @@ def round_half_away(x: float) -> int:
 # ---------------------------------------------------------------------------------------
 
 class _Bad(Exception):
-    """A bad input value: the key of ``_args.DERIVE_REASONS`` and its format arguments."""
+    """A bad input value: its reason in ``_errors.CATALOGUE`` and its format arguments."""
 
     def __init__(self, reason: str, **fmt: object) -> None:
         super().__init__(reason)
@@ -97,15 +98,12 @@ def _money_converter(t: pa.DataType, scale: int) -> Callable[[Any], int]:
     """Python value -> exact minor units (§2), raising _Bad for NaN, too big, overflow."""
     convert = minor_converter(t)
     assert convert is not None  # the money column types are checked by plan_derivation
-    reasons = {"money value is NaN or infinite": "nan",
-               "money value exceeds 2**53 minor units": "big",
-               "value does not fit int64 minor units": "money_overflow"}
 
     def to_minor(x: Any) -> int:
         try:
             return convert(x, scale)
         except BadValue as bad:
-            raise _Bad(reasons[bad.reason]) from None
+            raise _Bad(bad.reason) from None
 
     return to_minor
 
@@ -243,7 +241,7 @@ def _read_loans(table: pa.Table, plan: DerivePlan, scale: int) -> list[_Loan]:
     first_row_of: dict[int | str, int] = {}
     for row in range(table.num_rows):
         def bad(role: str, reason: str, row: int = row, **fmt: object) -> Exception:
-            return derive_error(reason, cell_name("loans", name[role], row), **fmt)
+            return error(reason, cell_name("loans", name[role], row), **fmt)
 
         loan_id = ids[row]
         if loan_id is None:
@@ -288,11 +286,11 @@ def _read_loans(table: pa.Table, plan: DerivePlan, scale: int) -> list[_Loan]:
         # §9.3 step 1: interest_total = round_half_even(float64(L) * r); R = L + interest + F
         product = float(loan.amount) * loan.rate
         if not math.isfinite(product) or not fits_int64(round(product)):
-            raise derive_error("interest_overflow", f"loans row {row}")
+            raise error("interest_overflow", f"loans row {row}")
         loan.interest_total = round(product)  # round() of a float: half to even
         loan.repayable = loan.amount + loan.interest_total + loan.fee
         if not (fits_int64(loan.amount + loan.interest_total) and fits_int64(loan.repayable)):
-            raise derive_error("repayable_overflow", f"loans row {row}")
+            raise error("repayable_overflow", f"loans row {row}")
         if loan.term > 0 and loan.repayable > 0:
             loan.daily = float(loan.repayable) / float(loan.term)
         loans.append(loan)
@@ -320,13 +318,13 @@ def _split(loan: _Loan, amount: int, recorded: list[int | None] | None,
         return amount, 0, 0
     interest = round(float(amount) * float(loan.interest_total) / float(loan.repayable))
     if not fits_int64(interest):
-        raise derive_error("alloc_overflow", f"repayments row {row}", part="interest")
+        raise error("alloc_overflow", f"repayments row {row}", part="interest")
     fees = round(float(amount) * float(loan.fee) / float(loan.repayable))
     if not fits_int64(fees):
-        raise derive_error("alloc_overflow", f"repayments row {row}", part="fees")
+        raise error("alloc_overflow", f"repayments row {row}", part="fees")
     principal = amount - interest - fees
     if not (fits_int64(amount - interest) and fits_int64(principal)):
-        raise derive_error("alloc_overflow", f"repayments row {row}", part="principal")
+        raise error("alloc_overflow", f"repayments row {row}", part="principal")
     return principal, interest, fees
 
 
@@ -354,7 +352,7 @@ def _read_repayments(table: pa.Table, plan: DerivePlan, loans: list[_Loan], as_o
     unknown = 0
     for row in range(table.num_rows):
         if ids[row] is _NOT_UTF8:  # no loan has this id: its row is checked all the same
-            raise derive_error("utf8", cell_name("repayments", name["loan_id"], row))
+            raise error("utf8", cell_name("repayments", name["loan_id"], row))
         loan = by_id.get(ids[row])  # a null id, or one not in loans, finds nothing
         if loan is None:
             unknown += 1
@@ -365,10 +363,10 @@ def _read_repayments(table: pa.Table, plan: DerivePlan, loans: list[_Loan], as_o
                 values[role] = (_read(dates, to_day, row) if role == "payment_date"
                                 else _read(*money[role], row))
             except _Bad as problem:
-                raise derive_error(problem.reason, cell_name("repayments", name[role], row),
+                raise error(problem.reason, cell_name("repayments", name[role], row),
                                    **problem.fmt) from None
             if role != "payment_date" and values[role] is not None and values[role] < 0:
-                raise derive_error("negative", cell_name("repayments", name[role], row))
+                raise error("negative", cell_name("repayments", name[role], row))
 
         date, amount = values["payment_date"], values["payment_amount"]
         # §9.2: a payment counts unless reversed (null: not reversed) or without a date or
@@ -431,7 +429,7 @@ def _snapshot_row(loan: _Loan, d: _Dates) -> dict[str, Any]:
                                     principal_outstanding, amount_due_7d)))
     for what, value in totals.items():
         if not fits_int64(value):
-            raise derive_error("total_overflow", f"loans row {loan.row}", what=what)
+            raise error("total_overflow", f"loans row {loan.row}", what=what)
 
     # §9.3 step 5: tagged when there is no first due date, or it has passed with no counted
     # payment on or before it (a payment on the due date is on time)

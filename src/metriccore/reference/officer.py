@@ -23,10 +23,11 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 
 from .. import _schema
-from .._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY, as_table,
-                     check_by, check_columns, check_config, check_threads, check_type,
-                     column_index)
+from .._checks import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY, check_by,
+                       check_columns, check_config, check_threads, check_type, column_index)
 from .._config import MetricConfig
+from .._errors import error
+from .._tables import as_table
 from ._money import BadValue, fits_int64, minor_converter, money_value
 
 __all__ = ["officer_metrics", "portfolio_metrics"]
@@ -57,7 +58,7 @@ def round_half_up(x: float) -> int:
 def check_day(x: int) -> int:
     """A day count must fit int64 (only uint64 inputs can fail; §7)."""
     if not fits_int64(x):
-        raise BadValue(OverflowError, "value does not fit int64")
+        raise BadValue("int_overflow")
     return x
 
 
@@ -169,8 +170,7 @@ def _read_input(table: pa.Table, keys: list[str], roles: dict[str, str], scale: 
         except BadValue as bad:
             columns.append([])
             if first_bad is None or bad.row < first_bad[0]:  # strict: earlier role wins ties
-                error = bad.error_type(f"column '{roles[role]}' row {bad.row}: {bad.reason}")
-                first_bad = (bad.row, error)
+                first_bad = (bad.row, error(bad.reason, f"column '{roles[role]}' row {bad.row}"))
     if first_bad is not None:
         raise first_bad[1]
     return key_types, key_values, [_Loan(*row) for row in zip(*columns)]
@@ -257,7 +257,7 @@ def _check_overflow(t: _Totals, group: str) -> None:
     checked.append(("yield", _yield_minor(t)))
     for name, value in checked:
         if not fits_int64(value):
-            raise OverflowError(f"aggregate '{name}' overflows int64{group}")
+            raise error("aggregate_overflow", name=name, group=group)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""The loan derivation (docs/metrics.md §9): raw loans and repayments -> the loan snapshot as of a
-date, with the compiled kernels of ``_derive.pyx``; and the officer metrics of that snapshot.
+"""The derivation driver (docs/metrics.md §9): raw loans and repayments -> the loan snapshot
+as of a date, with the compiled kernels of ``_derive.pyx`` run on the worker threads; and the
+officer metrics of that snapshot (``derive_snapshot``, ``officer_metrics_as_of``).
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ import pyarrow.compute as pc
 
 from . import _derive as D
 from ._as_of import metrics_as_of
-from ._args import (LOAN_TOTALS, DerivePlan, cell_name, check_config,
-                    check_derive_columns, check_derive_dates, check_holidays, derive_error,
-                    keep_rows, plan_derivation)
+from ._checks import (DerivePlan, check_config, check_derive_columns, plan_derivation,
+                      resolve_threads)
 from ._config import MetricConfig
-from ._engine import officer_metrics, resolve_threads
-from ._foreign import checked_table
+from ._dates import check_derive_dates, check_holidays
+from ._errors import LOAN_TOTALS, RowError, cell_name, error
+from ._officer import officer_metrics
 from ._schema import LOAN_ROLES, REPAYMENT_ROLES, SNAPSHOT_COLUMNS, snapshot_schema
+from ._tables import checked_table, keep_rows
 from ._threads import run_tasks
 
 __all__ = ["derive_snapshot", "officer_metrics_as_of"]
@@ -74,32 +76,31 @@ def _spec(arr: pa.Array) -> D.ColumnSpec:
     bufs = arr.buffers()
     validity = bufs[0].address if arr.null_count and bufs[0] is not None else 0
     values = bufs[1].address if len(bufs) > 1 and bufs[1] is not None else 0
-    chars = chars_len = width = scale = per_day = 0
-    signed = False
+    layout = {"offset": arr.offset, "length": len(arr), "validity": validity, "values": values}
     if pa.types.is_integer(t):
-        kind, width, signed = D.KIND_INT, t.bit_width // 8, pa.types.is_signed_integer(t)
-    elif pa.types.is_float64(t):
-        kind = D.KIND_FLOAT64
-    elif pa.types.is_float32(t):
-        kind = D.KIND_FLOAT32
-    elif pa.types.is_decimal128(t):
-        kind, scale = D.KIND_DECIMAL, t.scale
-    elif pa.types.is_boolean(t):
-        kind = D.KIND_BOOL
-    elif pa.types.is_date32(t):
-        kind = D.KIND_DATE32
-    elif pa.types.is_date64(t):
-        kind, per_day = D.KIND_UNITS64, 86_400_000
-    elif pa.types.is_timestamp(t):
-        kind, per_day = D.KIND_UNITS64, _PER_DAY[t.unit]
-    elif pa.types.is_string(t) or pa.types.is_large_string(t):
+        return D.ColumnSpec(D.KIND_INT, width=t.bit_width // 8,
+                            signed=pa.types.is_signed_integer(t), **layout)
+    if pa.types.is_float64(t):
+        return D.ColumnSpec(D.KIND_FLOAT64, **layout)
+    if pa.types.is_float32(t):
+        return D.ColumnSpec(D.KIND_FLOAT32, **layout)
+    if pa.types.is_decimal128(t):
+        return D.ColumnSpec(D.KIND_DECIMAL, scale=t.scale, **layout)
+    if pa.types.is_boolean(t):
+        return D.ColumnSpec(D.KIND_BOOL, **layout)
+    if pa.types.is_date32(t):
+        return D.ColumnSpec(D.KIND_DATE32, **layout)
+    if pa.types.is_date64(t):
+        return D.ColumnSpec(D.KIND_UNITS64, per_day=86_400_000, **layout)
+    if pa.types.is_timestamp(t):
+        return D.ColumnSpec(D.KIND_UNITS64, per_day=_PER_DAY[t.unit], **layout)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
         kind = D.KIND_STRING if pa.types.is_string(t) else D.KIND_LARGE_STRING
         chars = bufs[2].address if bufs[2] is not None else 0
         chars_len = bufs[2].size if bufs[2] is not None else 0
-    else:  # excluded by the type checks of plan_derivation
-        raise AssertionError(f"unexpected column type {t}")
-    return (kind, width, signed, scale, per_day, arr.offset, len(arr), validity, values, chars,
-            chars_len)
+        return D.ColumnSpec(kind, chars=chars, chars_len=chars_len, **layout)
+    # excluded by the type checks of plan_derivation
+    raise AssertionError(f"unexpected column type {t}")
 
 
 #: Binary types of the same layout as the string types: their full validation checks the
@@ -121,7 +122,7 @@ def _check_buffers(arr: pa.Array, source: str, column: str) -> None:
     decoding trusts, are validated in full (offsets and views; UTF-8 is left to the
     kernels, whose error names the row, as the reference's does). The kernels check
     every other string offset as they read it. Foreign producers were validated in full
-    already (``_foreign.checked_table``)."""
+    already (``_tables.checked_table``)."""
     try:
         arr.validate()
         if pa.types.is_dictionary(arr.type):
@@ -185,33 +186,33 @@ def _date_error(source: str, column: str, row: int, table: pa.Table) -> Exceptio
     the reference's ``utf8`` error."""
     text = _value_text(table, column, row)
     if text is None:
-        return derive_error("utf8", cell_name(source, column, row))
-    return derive_error("date_parse", cell_name(source, column, row), text=text)
+        return error("utf8", cell_name(source, column, row))
+    return error("date_parse", cell_name(source, column, row), text=text)
 
 
-def _loans_error(err: D.RowError, plan: DerivePlan, loans: pa.Table) -> Exception:
-    row, col, code, extra = err
-    reason = D.ERROR_REASONS[code]
-    if col >= len(LOAN_ROLES):  # a derived amount of the row
-        return derive_error(reason, f"loans row {row}")
-    column = plan.loan_columns[LOAN_ROLES[col]]
+def _loans_error(err: RowError, plan: DerivePlan, loans: pa.Table) -> Exception:
+    row = err.row
+    reason = D.ERROR_REASONS[err.code]
+    if err.column >= len(LOAN_ROLES):  # a derived amount of the row
+        return error(reason, f"loans row {row}")
+    column = plan.loan_columns[LOAN_ROLES[err.column]]
     fmt: dict[str, object] = {}
     if reason == "duplicate":
-        fmt["first"] = extra
+        fmt["first"] = err.extra
     elif reason == "date_parse":
         return _date_error("loans", column, row, loans)
-    return derive_error(reason, cell_name("loans", column, row), **fmt)
+    return error(reason, cell_name("loans", column, row), **fmt)
 
 
-def _repayments_error(err: D.RowError, plan: DerivePlan, repayments: pa.Table) -> Exception:
-    row, col, code, _ = err
-    reason = D.ERROR_REASONS[code]
-    if col == D.REPAYMENT_ALLOC_COLUMN:
-        return derive_error(reason, f"repayments row {row}", part=D.ALLOC_PARTS[code])
-    column = plan.repayment_columns[REPAYMENT_ROLES[col]]
+def _repayments_error(err: RowError, plan: DerivePlan, repayments: pa.Table) -> Exception:
+    row = err.row
+    reason = D.ERROR_REASONS[err.code]
+    if err.column == D.REPAYMENT_ALLOC_COLUMN:
+        return error(reason, f"repayments row {row}", part=D.ALLOC_PARTS[err.code])
+    column = plan.repayment_columns[REPAYMENT_ROLES[err.column]]
     if reason == "date_parse":
         return _date_error("repayments", column, row, repayments)
-    return derive_error(reason, cell_name("repayments", column, row))
+    return error(reason, cell_name("repayments", column, row))
 
 
 # ----------------------------------------------------------------------------------------
@@ -321,8 +322,8 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     job = D.Derivation(_columns(loans_t, "loans", plan.loan_columns, LOAN_ROLES, keep),
                        _columns(repayments_t, "repayments", plan.repayment_columns,
                                 REPAYMENT_ROLES, keep),
-                       n_loans, n_rep, (10**scale, scale, as_of_day, period_day, roll_day),
-                       holiday_days)
+                       n_loans, n_rep, holiday_days, money_scale=scale, as_of=as_of_day,
+                       period_start=period_day, roll_from=roll_day)
 
     # 1. loans: checks and amounts in parallel with the id index
     tasks: list[Callable[[], Any]] = [job.build_index]
@@ -330,7 +331,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
               for lo, hi in _ranges(n_loans, -(-n_loans // _LOAN_TASK_ROWS))]
     errors = [e for e in run_tasks(tasks, nthreads) if e is not None]
     if errors:
-        raise _loans_error(min(errors, key=lambda e: (e[0], e[1])), plan, loans_t)
+        raise _loans_error(min(errors, key=lambda e: (e.row, e.column)), plan, loans_t)
 
     # 2. where each loan of the snapshot goes in the output
     in_snapshot = job.prepare_output()
@@ -344,7 +345,7 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
     n_buckets = job.start_scan(n_tasks, _BUCKET_SHIFT)
     bucket_ranges = _ranges(n_buckets, _TASKS_PER_THREAD * nthreads)
     unknown = 0
-    bad_rows: list[D.RowError] = []
+    bad_rows: list[RowError] = []
     for start in range(0, n_rep, _WAVE_ROWS):
         ranges = _ranges(min(_WAVE_ROWS, n_rep - start), n_tasks)
         scans = run_tasks([partial(job.scan, t, start + lo, start + hi)
@@ -359,14 +360,15 @@ def derive_snapshot(loans: Any, repayments: Any, as_of: Any, *, period_start: An
             break
     job.release()
     if bad_rows:
-        raise _repayments_error(min(bad_rows, key=lambda e: (e[0], e[1])), plan, repayments_t)
+        raise _repayments_error(min(bad_rows, key=lambda e: (e.row, e.column)), plan,
+                                repayments_t)
 
     # 5. the snapshot columns, per bucket of loans
     bad_loans = [e for e in run_tasks([partial(job.finish, lo, hi)
                                        for lo, hi in bucket_ranges], nthreads) if e is not None]
     if bad_loans:
-        row, which = min(bad_loans)
-        raise derive_error("total_overflow", f"loans row {row}", what=LOAN_TOTALS[which])
+        first = min(bad_loans)
+        raise error("total_overflow", f"loans row {first.row}", what=LOAN_TOTALS[first.which])
     del keep
 
     front = keep_rows(loans_t.select(plan.output_columns), in_snapshot)

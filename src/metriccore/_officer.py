@@ -1,8 +1,8 @@
-"""The public functions: resolve the input and options, run the kernels, build the table."""
+"""The officer driver: resolve the input and options, plan the columns, run the kernels on
+the worker threads, build the result table (``officer_metrics``, ``portfolio_metrics``)."""
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -14,12 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import _kernels as K
-from ._args import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY,
-                    UNSUPPORTED_INPUT, check_by, check_columns, check_config, check_threads,
-                    check_type, column_index)
+from ._checks import (EXPECTED_BOOL, EXPECTED_DAY, EXPECTED_KEY, EXPECTED_MONEY, check_by,
+                      check_columns, check_config, check_type, column_index, resolve_threads)
 from ._config import MetricConfig
+from ._errors import RowError, error
 from ._schema import (AGGREGATES, BOOL_COLUMNS, DAY_COLUMNS, INPUT_COLUMNS, MONEY_COLUMNS,
                       output_schema)
+from ._tables import UNSUPPORTED_INPUT
 from ._threads import Crew
 
 __all__ = ["officer_metrics", "portfolio_metrics"]
@@ -63,23 +64,6 @@ def to_arrow_input(data: Any) -> K.ArrowInput:
     raise TypeError(UNSUPPORTED_INPUT.format(type(data).__name__))
 
 
-def resolve_threads(threads: object) -> int:
-    """The worker count: ``threads``, else ``METRICCORE_NUM_THREADS``, else the CPU count."""
-    checked = check_threads(threads)
-    if checked is not None:
-        return checked
-    env = os.environ.get("METRICCORE_NUM_THREADS", "").strip()
-    if not env:
-        return os.cpu_count() or 1
-    try:
-        value = int(env)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(f"METRICCORE_NUM_THREADS must be a positive integer, got {env!r}")
-    return value
-
-
 def _type_ok(t: K.ColumnType, what: str) -> bool:
     kind = t.kind
     if what == "key":
@@ -103,7 +87,8 @@ def _role_kind(role: str) -> str:
 # ----------------------------------------------------------------------------------------
 # Threads
 # ----------------------------------------------------------------------------------------
-def _run(job: Any, key_types: list[K.ColumnType], threads: int) -> tuple[K.Partial, list[Any]]:
+def _run(job: Any, key_types: list[K.ColumnType],
+         threads: int) -> tuple[K.Partial, list[RowError]]:
     """Run every chunk of ``job`` on up to ``threads`` workers; merge in worker order.
 
     The calling thread works too, and, when it is the main thread, runs the signal
@@ -132,32 +117,13 @@ def _run(job: Any, key_types: list[K.ColumnType], threads: int) -> tuple[K.Parti
     return total, [e for e in errors if e is not None]
 
 
-def _raise_row_error(errors: list[Any], names: list[str]) -> None:
-    row, col, code = min(errors)
-    kind = K.ERROR_CODES[code]
-    if kind == "nomem":
-        raise MemoryError("metriccore ran out of memory")
-    name = names[col]
-    where = f"column {name!r} row {row}"
-    if kind == "nan":
-        raise ValueError(f"{where}: money value is NaN or infinite")
-    if kind == "big":
-        raise ValueError(f"{where}: money value exceeds 2**53 minor units")
-    if kind == "money_overflow":
-        raise OverflowError(f"{where}: value does not fit int64 minor units")
-    if kind == "day_overflow":
-        raise OverflowError(f"{where}: value does not fit int64")
-    if kind == "dict_index":
-        raise ValueError(f"{where}: dictionary index out of range")
-    if kind == "string_offsets":
-        raise ValueError(f"{where}: corrupt string offsets (negative, decreasing or past the "
-                         "array's last offset)")
-    if kind == "view_bounds":
-        raise ValueError(f"{where}: string view lies outside its data buffer (negative "
-                         "length or offset, or past the buffer's end)")
-    if kind == "utf8":
-        raise ValueError(f"{where}: string is not valid UTF-8")
-    raise ValueError(f"{where}: string view refers to a missing data buffer")
+def _raise_row_error(errors: list[RowError], names: list[str]) -> None:
+    """Raise the error of the first bad row (the smallest row, then the first column)."""
+    first = min(errors)
+    reason = K.ERROR_CODES[first.code]
+    if reason == "nomem":
+        raise error(reason)
+    raise error(reason, f"column {names[first.column]!r} row {first.row}")
 
 
 # ----------------------------------------------------------------------------------------
@@ -287,33 +253,26 @@ def _make_plan(src: K.ArrowInput, keys: list[str], roles: tuple[str, ...]) -> _P
     return _Plan(indices, types, col_names, key_types, schema)
 
 
-_ConfigArgs = tuple[tuple[int, int, int, int], tuple[int], tuple[float | int, ...]]
-#: The configuration of the latest call and its numbers: most callers pass the same object
-#: (or none) every time, and an identity test is cheaper than hashing 16 fields.
-_last_config: tuple[MetricConfig, _ConfigArgs] | None = None
+#: The configuration of the latest call and its kernel numbers: most callers pass the same
+#: object (or none) every time, and an identity test is cheaper than hashing 16 fields.
+_last_config: tuple[MetricConfig, K.KernelConfig] | None = None
 
 
-def _config_args(config: MetricConfig) -> _ConfigArgs:
+def _kernel_config(config: MetricConfig) -> K.KernelConfig:
     """The numbers ``prepare`` and ``finalize`` take from ``config``."""
     global _last_config
     last = _last_config
     if last is not None and last[0] is config:
         return last[1]
-    args = _config_numbers(config)
-    _last_config = (config, args)
-    return args
+    numbers = _kernel_config_of(config)
+    _last_config = (config, numbers)
+    return numbers
 
 
 @lru_cache(maxsize=64)
-def _config_numbers(config: MetricConfig) -> _ConfigArgs:
+def _kernel_config_of(config: MetricConfig) -> K.KernelConfig:
     # equal configurations give equal numbers: they hold equal exact values
-    scale = config.money_scale
-    bands = (config.fimr_green, config.fimr_watch, config.slippage_green,
-             config.slippage_watch, config.roll_green, config.roll_watch, config.ayr_green,
-             config.ayr_watch, config.dqi_green, config.dqi_watch, config.risk_green,
-             config.risk_watch, config.risk_amber)
-    return ((10**scale, scale, config.par_days, config.active_threshold_minor), (10**scale,),
-            tuple(float(b) for b in bands[:8]) + bands[8:])
+    return K.KernelConfig(config)
 
 
 def _order_and_keys(total: K.Partial,
@@ -349,23 +308,24 @@ def _compute(data: Any, by: object, config: object,
         roles = tuple(mapping[role] for role in INPUT_COLUMNS)
     src = to_arrow_input(data)
     plan = _plan(src, keys, roles)
-    prepare_conf, finalize_conf, bands = _config_args(config)
+    numbers = _kernel_config(config)
 
-    job = K.prepare(src, plan.indices, plan.types, plan.col_names, prepare_conf)
+    job = K.prepare(src, plan.indices, plan.types, plan.col_names, numbers)
     key_types = plan.key_types
     total, errors = _run(job, key_types, nthreads)
     if errors:
         _raise_row_error(errors, plan.col_names)
 
     order, out = _order_and_keys(total, key_types)
-    result = K.finalize(total, order, finalize_conf, bands)
-    if isinstance(result, tuple):
-        pos, agg = result
-        agg_name = "yield" if agg == len(AGGREGATES) else AGGREGATES[agg][0]
-        suffix = (f" for group {_format_key(key_types, total.key_arrays(), order[pos])}"
-                  if keys else "")
-        raise OverflowError(f"aggregate {agg_name!r} overflows int64{suffix}")
-    return _assemble(plan.schema, out, result, len(order))
+    body = K.Finalized()
+    overflow = K.finalize(total, order, numbers, body)
+    if overflow is not None:
+        agg = overflow.which
+        name = "yield" if agg == len(AGGREGATES) else AGGREGATES[agg][0]
+        group = (f" for group {_format_key(key_types, total.key_arrays(), order[overflow.row])}"
+                 if keys else "")
+        raise error("aggregate_overflow", name=name, group=group)
+    return _assemble(plan.schema, out, body, len(order))
 
 
 def _assemble(schema: pa.Schema, keys: list[_Buffers], body: K.Finalized, n: int) -> pa.Table:
