@@ -41,6 +41,7 @@ from libc.math cimport fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 
 import numpy as np
 cimport numpy as cnp
@@ -1926,7 +1927,8 @@ cdef class ArrowInput:
 
     cdef _check_schema(self):
         cdef int64_t i
-        _check_schema_tree(self.schema, "", 0)
+        if not _schema_tree_sound(self.schema, 0):
+            _check_schema_tree(self.schema, "", 0)   # raises, naming what is wrong
         if _fmt(self.schema.format) != "+s":
             raise TypeError("expected a table-like Arrow input (a struct / record batch), "
                             f"got Arrow type {_describe(self.schema)}")
@@ -1994,6 +1996,20 @@ cdef class ArrowInput:
 
 cdef enum:
     MAX_SCHEMA_DEPTH = 64
+
+
+cdef bint _schema_tree_sound(const ArrowSchema* sc, int depth) noexcept nogil:
+    """Whether ``_check_schema_tree`` would pass: the same checks without building any
+    message, so that a sound schema (every call's case) costs no Python objects."""
+    cdef int64_t i
+    if depth > MAX_SCHEMA_DEPTH or sc.format == NULL or sc.n_children < 0:
+        return False
+    if sc.n_children > 0 and sc.children == NULL:
+        return False
+    for i in range(sc.n_children):
+        if sc.children[i] == NULL or not _schema_tree_sound(sc.children[i], depth + 1):
+            return False
+    return sc.dictionary == NULL or _schema_tree_sound(sc.dictionary, depth + 1)
 
 
 cdef int _check_schema_tree(ArrowSchema* sc, str where, int depth) except -1:
@@ -2527,6 +2543,18 @@ cdef inline void _cancel(Plan* pl) noexcept nogil:
     mc_fetch_add(&pl.next_chunk, pl.n_chunks + 1)
 
 
+cdef bint _signal_handler_raised(PyObject** box) noexcept with gil:
+    """Run the pending signal handlers (the GIL is taken here, out of ``work``'s loop);
+    when one raises, keep its exception in ``*box`` (a new reference) and return True."""
+    try:
+        PyErr_CheckSignals()
+    except BaseException as exc:
+        Py_INCREF(exc)
+        box[0] = <PyObject*>exc
+        return True
+    return False
+
+
 def cancel(_Job job):
     """Stop the job's workers: each returns once it has finished the chunks it holds."""
     _cancel(&job.pl)
@@ -2548,7 +2576,7 @@ def work(_Job job, Partial part, int64_t workers=1, bint check_signals=False):
     cdef int64_t c, nxt, err_row = INT64_MAX, next_check = 0
     cdef int err_col = 0, err_code = 0
     cdef bint interrupted = False
-    cdef object interrupt = None
+    cdef PyObject* interrupt_box = NULL      # the handler's exception (a new reference)
     cdef Plan* pl = &job.pl
     cdef int scratch_rc = scratch_take(&s, pl.n_keys, pl.max_rows if pl.max_rows < CH else CH)
     with nogil:
@@ -2574,13 +2602,8 @@ def work(_Job job, Partial part, int64_t workers=1, bint check_signals=False):
                         nxt = -1
                 process_chunk(pl, &part.p, &s, c, nxt, &err_row, &err_col, &err_code)
                 if check_signals and mc_now_ms() >= next_check:
-                    with gil:
-                        try:
-                            PyErr_CheckSignals()
-                        except BaseException as exc:
-                            interrupt = exc
-                            interrupted = True
-                    if interrupted:
+                    if _signal_handler_raised(&interrupt_box):
+                        interrupted = True
                         _cancel(pl)
                         break
                     next_check = mc_now_ms() + SIGNAL_CHECK_MS
@@ -2595,6 +2618,8 @@ def work(_Job job, Partial part, int64_t workers=1, bint check_signals=False):
     else:
         scratch_free(&s, s.nk)   # partly allocated: never kept as a spare
     if interrupted:
+        interrupt = <object>interrupt_box
+        Py_DECREF(interrupt)
         raise interrupt
     if err_row == INT64_MAX:
         return None
@@ -3036,7 +3061,6 @@ def finalize(Partial part, const int64_t[::1] order, KernelConfig config not Non
 # Output export: the result columns as one Arrow C struct array (one import into pyarrow
 # instead of one call per column)
 # --------------------------------------------------------------------------------------
-from cpython.ref cimport PyObject, Py_INCREF, Py_DECREF
 
 
 cdef struct OutPriv:
