@@ -120,6 +120,21 @@ def _node(root, path):
     return col if path[0] == "col" else col.dictionary.contents
 
 
+def _target(draw, schema: pa.Schema, used: list[str]) -> tuple[int, str, pa.DataType, bool,
+                                                                str, object]:
+    """The struct a mutation hits: a column (its position, name, type, whether the call
+    uses it), and where in it: the root struct, the column, or its dictionary; with the
+    path ``_node`` follows to it."""
+    ci = draw(st.integers(0, len(schema.names) - 1))
+    name = schema.names[ci]
+    t = schema.field(ci).type
+    where = draw(st.sampled_from(["root", "col", "col", "col", "dict"]))
+    if where == "dict" and not pa.types.is_dictionary(t):
+        where = "col"
+    path = "root" if where == "root" else (where, ci)
+    return ci, name, t, name in used, where, path
+
+
 def _set(path, **fields):
     def apply(m: P._Mirror) -> None:
         node = _node(m.root, path)
@@ -141,16 +156,8 @@ def array_mutations(draw, case: S.Case, batches: list[pa.RecordBatch], fn: str) 
     k = draw(st.integers(0, len(batches) - 1))
     batch = batches[k]
     L = batch.num_rows
-    used = _used(case, fn)
-    names = schema.names
-    ci = draw(st.integers(0, len(names) - 1))
-    name = names[ci]
-    t = schema.field(ci).type
-    is_used = name in used
-    where = draw(st.sampled_from(["root", "col", "col", "col", "dict"]))
-    if where == "dict" and not pa.types.is_dictionary(t):
-        where = "col"
-    path = "root" if where == "root" else (where, ci)
+    used, names = _used(case, fn), schema.names
+    ci, name, t, is_used, where, path = _target(draw, schema, used)
     col = batch.column(ci)
     arr = col.dictionary if where == "dict" else col
     bad = "error" if is_used or where == "root" else "lenient"
@@ -428,16 +435,8 @@ def _utf8(draw, mut, path, arr, col, where):
 def schema_mutations(draw, case: S.Case, batches: list[pa.RecordBatch], fn: str) -> Mut:
     schema = case.schema
     table = _case_rows(case, batches)
-    used = _used(case, fn)
-    names = schema.names
-    ci = draw(st.integers(0, len(names) - 1))
-    name = names[ci]
-    t = schema.field(ci).type
-    is_used = name in used
-    where = draw(st.sampled_from(["root", "col", "col", "col", "dict"]))
-    if where == "dict" and not pa.types.is_dictionary(t):
-        where = "col"
-    path = "root" if where == "root" else (where, ci)
+    used, names = _used(case, fn), schema.names
+    ci, name, t, is_used, where, path = _target(draw, schema, used)
     bad = "error" if is_used or where == "root" else "lenient"
     label = f"{where} {name!r}:{t}" if where != "root" else "root"
 
