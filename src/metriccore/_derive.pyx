@@ -515,6 +515,21 @@ cdef struct StrSlot:
     int64_t row           # -1: empty
 
 
+cdef void* index_table(int64_t n, size_t slot_size, uint64_t* mask) noexcept nogil:
+    """An empty hash table of the loan id index for ``n`` ids: a power of two (>= 16,
+    >= 2n) of ``slot_size``-byte slots (IntSlot or StrSlot), every byte 0xff so that each
+    slot's row is -1; its mask in ``*mask``. NULL when out of memory."""
+    cdef int64_t cap = 16
+    cdef void* slots
+    while cap < 2 * n:
+        cap *= 2
+    mask[0] = <uint64_t>(cap - 1)
+    slots = malloc(cap * slot_size)
+    if slots != NULL:
+        memset(slots, 0xff, cap * slot_size)
+    return slots
+
+
 cdef inline void acc_add(int64_t* s, int32_t* carry, int64_t v) noexcept nogil:
     cdef int64_t r
     if mc_add_ovf(s[0], v, &r):
@@ -806,7 +821,7 @@ cdef class Derivation:
 
     cdef int _index_ints(self, int64_t* erow, int* ecode, int64_t* eextra) noexcept nogil:
         cdef const Col* c = &self.lc[L_ID]
-        cdef int64_t n = self.n_loans, i, stop = n, v = 0, lo = 0, hi = 0, cap
+        cdef int64_t n = self.n_loans, i, stop = n, v = 0, lo = 0, hi = 0
         cdef uint64_t span, s, h
         cdef bint seen = False
         # Pass 1: the first null or out-of-range id ends the useful rows; min and max before.
@@ -845,14 +860,9 @@ cdef class Derivation:
                 self.direct[s] = <int32_t>i
         else:
             self.mode = 2
-            cap = 16
-            while cap < 2 * stop:
-                cap *= 2
-            self.mask = <uint64_t>(cap - 1)
-            self.islots = <IntSlot*>malloc(cap * sizeof(IntSlot))
+            self.islots = <IntSlot*>index_table(stop, sizeof(IntSlot), &self.mask)
             if self.islots == NULL:
                 return -1
-            memset(self.islots, 0xff, cap * sizeof(IntSlot))
             for i in range(stop):
                 read_int(c, i, &v)
                 h = mc_mix64(<uint64_t>v) & self.mask
@@ -871,19 +881,14 @@ cdef class Derivation:
 
     cdef int _index_strings(self, int64_t* erow, int* ecode, int64_t* eextra) noexcept nogil:
         cdef const Col* c = &self.lc[L_ID]
-        cdef int64_t n = self.n_loans, i, cap, m, ln
+        cdef int64_t n = self.n_loans, i, m, ln
         cdef uint64_t hv, h
         cdef const char* p
         cdef const char* q
         self.mode = 3
-        cap = 16
-        while cap < 2 * n:
-            cap *= 2
-        self.mask = <uint64_t>(cap - 1)
-        self.sslots = <StrSlot*>malloc(cap * sizeof(StrSlot))
+        self.sslots = <StrSlot*>index_table(n, sizeof(StrSlot), &self.mask)
         if self.sslots == NULL:
             return -1
-        memset(self.sslots, 0xff, cap * sizeof(StrSlot))
         for i in range(n):
             if not valid_at(c, i):
                 erow[0] = i

@@ -293,19 +293,36 @@ cdef void interner_free(Interner* t) noexcept nogil:
     memset(t, 0, sizeof(Interner))
 
 
-cdef int interner_rehash(Interner* t, int64_t nslots) noexcept nogil:
-    cdef int64_t* slots = <int64_t*>malloc(nslots * sizeof(int64_t))
+#: An open-addressing slot: -1 empty, else the code (interner) or group id (Part) filed there.
+ctypedef fused slot_t:
+    int32_t
+    int64_t
+
+
+cdef int slots_build(const uint64_t* hashes, int64_t n, int64_t nslots,
+                     slot_t** out) noexcept nogil:
+    """Replace ``out[0]`` with a table of ``nslots`` (a power of two) slots filing entries
+    ``0 .. n-1`` by ``hashes`` (linear probing, in entry order); -1 when out of memory
+    (``out[0]`` is then left as it was). The rebuild path of the interner and group tables;
+    their look-ups probe the table inline."""
+    cdef slot_t* slots = <slot_t*>malloc(nslots * sizeof(slot_t))
     cdef int64_t c, s
     if slots == NULL:
         return -1
-    memset(slots, 0xff, nslots * sizeof(int64_t))
-    for c in range(t.n):
-        s = <int64_t>(t.hashes[c] & <uint64_t>(nslots - 1))
+    memset(slots, 0xff, nslots * sizeof(slot_t))
+    for c in range(n):
+        s = <int64_t>(hashes[c] & <uint64_t>(nslots - 1))
         while slots[s] >= 0:
             s = (s + 1) & (nslots - 1)
-        slots[s] = c
-    free(t.slots)
-    t.slots = slots
+        slots[s] = <slot_t>c
+    free(out[0])
+    out[0] = slots
+    return 0
+
+
+cdef int interner_rehash(Interner* t, int64_t nslots) noexcept nogil:
+    if slots_build(t.hashes, t.n, nslots, &t.slots) != 0:
+        return -1
     t.mask = nslots - 1
     return 0
 
@@ -412,18 +429,8 @@ cdef void part_free(Part* t) noexcept nogil:
 
 
 cdef int part_rehash(Part* t, int64_t nslots) noexcept nogil:
-    cdef int32_t* slots = <int32_t*>malloc(nslots * sizeof(int32_t))
-    cdef int64_t g, s
-    if slots == NULL:
+    if slots_build(t.ghash, t.G, nslots, &t.slots) != 0:
         return -1
-    memset(slots, 0xff, nslots * sizeof(int32_t))
-    for g in range(t.G):
-        s = <int64_t>(t.ghash[g] & <uint64_t>(nslots - 1))
-        while slots[s] >= 0:
-            s = (s + 1) & (nslots - 1)
-        slots[s] = <int32_t>g
-    free(t.slots)
-    t.slots = slots
     t.mask = nslots - 1
     return 0
 
