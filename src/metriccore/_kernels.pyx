@@ -2180,6 +2180,10 @@ cdef int _fill_views(Col* c, ArrowArray* a, str name, str what) except -1:
     c.vbufs = <const char**>(a.buffers + 2)
     c.n_vbufs = a.n_buffers - 3
     c.vsizes = <const int64_t*>a.buffers[a.n_buffers - 1]
+    if a.length == 0:
+        # no view is read: a producer may leave every buffer of an empty array NULL, data
+        # buffers of a zero-length slice included (whatever sizes it still declares)
+        return 0
     if c.n_vbufs > 0 and c.vsizes == NULL:
         raise ValueError(f"column {name!r}: missing buffer sizes (last buffer) in the Arrow "
                          f"{what} of type string_view")

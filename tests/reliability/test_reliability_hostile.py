@@ -189,6 +189,30 @@ def test_a_million_groups():
         S.assert_tables_identical(got, again)
 
 
+def test_null_data_buffers_of_an_empty_string_view_slice():
+    # Regression (found by hypothesis): a zero-length slice of a string_view array still
+    # declares its data buffers' sizes; a producer may export every buffer of it as NULL
+    # (null_empty_buffers), and no view is read, so this is no error
+    n = 12
+    snap = S.default_snapshot(n, key=[f"{LONG}{i % 4}" for i in range(n)],
+                              key_type=pa.string_view())
+    table = pa.table(snap)
+    empty = table.combine_chunks().to_batches()[0].slice(5, 0)
+    sizes = []
+
+    def patch(arr):
+        child = arr.children[0].contents
+        declared = ctypes.cast(child.buffers[child.n_buffers - 1],
+                               ctypes.POINTER(ctypes.c_int64))
+        sizes.append([declared[b] for b in range(child.n_buffers - 3)])
+        P.null_empty_buffers(table.schema)(arr)
+
+    items = [P.Item(empty, patch)] + table.to_batches()
+    S.assert_tables_identical(metriccore.officer_metrics(P.RawStream(table.schema, items)),
+                              reference.officer_metrics(table))
+    assert sizes and any(size > 0 for size in sizes[0]), sizes   # a declared, non-zero size
+
+
 def test_null_buffers_where_the_spec_allows_them():
     # string keys that are all empty or null: the character data buffer has size 0 and is
     # exported as NULL; a zero-length batch with every buffer NULL (offsets included)
