@@ -317,12 +317,14 @@ static inline double mc_round_half_even(double x) {
  * to the callers' checked loops, which call this function per value: so the results are
  * those of this function whichever path runs. */
 static inline int mc_money_f64(double x, double p, int64_t* out) {
-  double r;
-  if (isnan(x) || isinf(x)) return MC_MONEY_NAN;
-  r = mc_round_half_even(x * p); /* like Python's round() and nearbyint() */
-  if (!(fabs(r) <= MC_TWO53)) return MC_MONEY_BIG;
-  *out = (int64_t)r;
-  return 0;
+  double r = mc_round_half_even(x * p); /* like Python's round() and nearbyint() */
+  if (fabs(r) <= MC_TWO53) {
+    *out = (int64_t)r;
+    return 0;
+  }
+  /* A NaN or infinite x makes r NaN or infinite (never finite, whatever p), so one compare
+   * lets every good value through, and only a bad one asks which rule it breaks. */
+  return (isnan(x) || isinf(x)) ? MC_MONEY_NAN : MC_MONEY_BIG;
 }
 
 /* The money rule of one integer value: v * mult -> *out (mult = 10**money_scale, or 1);
