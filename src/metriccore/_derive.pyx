@@ -34,14 +34,15 @@ from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, 
                           uint64_t, INT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memset, memcmp
-from libc.math cimport round, isnan, isinf, fabs
+from libc.math cimport round, isnan, isinf
 
 import numpy as np
 cimport numpy as cnp
 
 from metriccore._support cimport (
-    mc_add_ovf, mc_sub_ovf, mc_mul_ovf, mc_dec128_rescale, mc_round_half_even, mc_prefetch_low,
-    mc_prefetch_low_w, mc_mix64, mc_hash_bytes, mc_big_alloc, mc_utf8_valid)
+    mc_add_ovf, mc_sub_ovf, mc_round_half_even, mc_prefetch_low, mc_prefetch_low_w,
+    mc_mix64, mc_hash_bytes, mc_big_alloc, mc_utf8_valid, mc_money_f64, mc_money_int,
+    mc_money_dec128, mc_str_span, MC_MONEY_NAN)
 from metriccore._errors import Overflow, RowError
 
 cnp.import_array()
@@ -161,9 +162,8 @@ cdef enum:
     MIN_DAY = -719162         # accepted day numbers: 0001-01-01 ..
     MAX_DAY = 2932896         # .. 9999-12-31
 
-# Doubles: no enum can hold them (``cdef const`` makes them C ``static const``).
+# A double: no enum can hold it (``cdef const`` makes it a C ``static const``).
 cdef const double TWO63 = 9223372036854775808.0
-cdef const double TWO53 = 9007199254740992.0
 
 
 cdef inline bint valid_at(const Col* c, int64_t i) noexcept nogil:
@@ -221,26 +221,17 @@ cdef inline double read_float(const Col* c, int64_t i) noexcept nogil:
 cdef inline int read_money(const Col* c, int64_t i, int64_t p_int, double p_dbl, int scale,
                            int64_t* out) noexcept nogil:
     """Exact minor units of the money value at row ``i`` (docs/metrics.md §2); an error code."""
-    cdef int64_t j = c.offset + i
-    cdef double x, r
-    cdef const uint64_t* w
+    cdef int rc
     if c.kind == C_F64 or c.kind == C_F32:
-        x = read_float(c, i)
-        if isnan(x) or isinf(x):
-            return E_NAN
-        r = mc_round_half_even(x * p_dbl)    # round half to even, like Python's round()
-        if not (fabs(r) <= TWO53):
-            return E_BIG
-        out[0] = <int64_t>r
+        rc = mc_money_f64(read_float(c, i), p_dbl, out)
+        if rc:
+            return E_NAN if rc == MC_MONEY_NAN else E_BIG
         return E_NONE
     if c.kind == C_DEC:
-        w = <const uint64_t*>c.values      # little-endian two's complement, low word first
-        if mc_dec128_rescale(w[2 * j], <int64_t>w[2 * j + 1], scale - c.scale, out):
+        if mc_money_dec128(<const uint64_t*>c.values, c.offset + i, scale - c.scale, out):
             return E_MONEY_OVF
         return E_NONE
-    if read_int(c, i, out):
-        return E_MONEY_OVF
-    if p_int != 1 and mc_mul_ovf(out[0], p_int, out):
+    if read_int(c, i, out) or mc_money_int(out[0], p_int, out):
         return E_MONEY_OVF
     return E_NONE
 
@@ -253,13 +244,7 @@ cdef inline int read_date(const Col* c, int64_t i, int32_t* out) noexcept nogil:
     elif c.kind == C_UNITS64:
         d = mc_floordiv((<const int64_t*>c.values)[j], c.per_day)
     else:
-        if c.kind == C_STR:
-            a = (<const int32_t*>c.values)[j]
-            b = (<const int32_t*>c.values)[j + 1]
-        else:
-            a = (<const int64_t*>c.values)[j]
-            b = (<const int64_t*>c.values)[j + 1]
-        if a < 0 or b < a or b > c.chars_len:
+        if mc_str_span(c.values, c.kind != C_STR, j, 0, c.chars_len, True, &a, &b):
             return E_OFFSETS
         if mc_parse_iso_date(c.chars + a, b - a, out):
             return E_DATE_PARSE
@@ -289,14 +274,8 @@ cdef inline int string_at(const Col* c, int64_t i, const char** p, int64_t* n) n
     """Pointer and length of the string at row ``i``; E_OFFSETS when its offsets do not
     delimit a part of the character data (checked as each string is read: two compares;
     callers that re-read a loan id already in the index may ignore the result)."""
-    cdef int64_t j = c.offset + i, a, b
-    if c.kind == C_STR:
-        a = (<const int32_t*>c.values)[j]
-        b = (<const int32_t*>c.values)[j + 1]
-    else:
-        a = (<const int64_t*>c.values)[j]
-        b = (<const int64_t*>c.values)[j + 1]
-    if a < 0 or b < a or b > c.chars_len:
+    cdef int64_t a, b
+    if mc_str_span(c.values, c.kind != C_STR, c.offset + i, 0, c.chars_len, True, &a, &b):
         return E_OFFSETS
     p[0] = c.chars + a
     n[0] = b - a

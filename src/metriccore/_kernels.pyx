@@ -37,7 +37,6 @@ from libc.stdint cimport (int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, 
                           uint64_t, INT64_MIN, INT64_MAX, UINT64_MAX)
 from libc.stdlib cimport malloc, calloc, realloc, free
 from libc.string cimport memcpy, memset, memcmp, strlen
-from libc.math cimport fabs, isnan, isinf
 from cpython.pycapsule cimport PyCapsule_GetPointer, PyCapsule_IsValid
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING
 from cpython.exc cimport PyErr_CheckSignals
@@ -51,9 +50,10 @@ from metriccore._errors import Overflow, RowError
 
 from metriccore._arrow cimport ArrowSchema, ArrowArray, ArrowArrayStream
 from metriccore._support cimport (
-    mc_add_ovf, mc_mul_ovf, mc_acc_add, mc_acc_merge, mc_zero16, MC_KEEP_SPARES, mc_fetch_add,
-    mc_now_ms, mc_dec128_rescale, mc_round_half_even, mc_f64_minor_fast, mc_f32_minor_fast,
-    mc_mag_i64, mc_mix64, mc_hash_bytes, mc_prefetch, mc_utf8_valid)
+    mc_add_ovf, mc_acc_add, mc_acc_merge, mc_zero16, MC_KEEP_SPARES, mc_fetch_add,
+    mc_now_ms, mc_f64_minor_fast, mc_f32_minor_fast, mc_mag_i64, mc_mix64, mc_hash_bytes,
+    mc_prefetch, mc_utf8_valid, mc_money_f64, mc_money_int, mc_money_dec128, mc_str_span,
+    MC_MONEY_NAN)
 
 cnp.import_array()
 
@@ -782,7 +782,7 @@ cdef int64_t int_pass_t(const any_int* vals, const Col* c, int64_t start, int64_
     """Integers (times ``mult`` when mult != 1) -> int64; overflow is ``bad_code``.
 
     ``valid`` (may be NULL) receives 1 per non-null row; nulls become ``null_value``."""
-    cdef int64_t i, idx, v
+    cdef int64_t i, idx
     if c.validity == NULL and mult == 1 and not (any_int is uint64_t):
         vals = vals + c.offset + start
         for i in range(n):  # plain widening: vectorised
@@ -814,11 +814,9 @@ cdef int64_t int_pass_t(const any_int* vals, const Col* c, int64_t start, int64_
             if vals[idx] > <uint64_t>INT64_MAX:
                 code[0] = bad_code
                 return i
-        v = <int64_t>vals[idx]
-        if mult != 1 and mc_mul_ovf(v, mult, &v):
+        if mc_money_int(<int64_t>vals[idx], mult, &out[i]):
             code[0] = bad_code
             return i
-        out[i] = v
         if valid != NULL:
             valid[i] = 1
     return -1
@@ -911,8 +909,7 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
                           double p, int64_t* out, uint8_t* valid, double* mag,
                           int* code) noexcept nogil:
     cdef int64_t i, idx
-    cdef double x, r
-    cdef int ok
+    cdef int ok, rc
     # Fast path over the whole chunk (nulls included: whatever lies under a null slot is
     # overwritten below, and if it is NaN or huge the checked loop takes over).
     if any_float is double:
@@ -930,8 +927,9 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
                 if valid != NULL:
                     valid[i] = bit_at(c.validity, idx)
         return -1
-    # Checked path: exact for every |x*p| <= 2**53, and it finds the first bad row. (Taken,
-    # for instance, for NaN under null slots, as pandas-converted columns have.)
+    # Checked path: the money rule value by value (mc_money_f64, docs/metrics.md §2), exact
+    # for every |x*p| <= 2**53, finding the first bad row. (Taken, for instance, for NaN
+    # under null slots, as pandas-converted columns have.)
     for i in range(n):
         idx = c.offset + start + i
         if c.validity != NULL and not bit_at(c.validity, idx):
@@ -939,16 +937,10 @@ cdef int64_t float_pass_t(const any_float* vals, const Col* c, int64_t start, in
             if valid != NULL:
                 valid[i] = 0
             continue
-        x = <double>vals[idx]
-        if isnan(x) or isinf(x):
-            code[0] = E_NAN
+        rc = mc_money_f64(<double>vals[idx], p, &out[i])
+        if rc:
+            code[0] = E_NAN if rc == MC_MONEY_NAN else E_BIG
             return i
-        # round half to even, like Python's round() and nearbyint()
-        r = mc_round_half_even(x * p)
-        if not (fabs(r) <= 9007199254740992.0):
-            code[0] = E_BIG
-            return i
-        out[i] = <int64_t>r
         if valid != NULL:
             valid[i] = 1
     mag[0] = mc_mag_i64(out, n)  # nulls are 0 here
@@ -967,8 +959,7 @@ cdef int64_t dec_pass(const Col* c, int64_t start, int64_t n, int scale, int64_t
             if valid != NULL:
                 valid[i] = 0
             continue
-        # little-endian two's complement: low word first
-        if mc_dec128_rescale(words[2 * idx], <int64_t>words[2 * idx + 1], up, &out[i]):
+        if mc_money_dec128(words, idx, up, &out[i]):
             code[0] = E_MONEY_OVF
             return i
         if valid != NULL:
@@ -1054,15 +1045,9 @@ cdef inline int string_at(const Col* c, int64_t idx, const char** p, int64_t* n,
     cdef int32_t len32, buf, off
     cdef int64_t a, b
     if c.kind == K_UTF8 or c.kind == K_LUTF8:
-        if c.kind == K_UTF8:
-            a = (<const int32_t*>c.values)[idx]
-            b = (<const int32_t*>c.values)[idx + 1]
-        else:
-            a = (<const int64_t*>c.values)[idx]
-            b = (<const int64_t*>c.values)[idx + 1]
         # str_lo >= 0 and str_hi is the array's last offset (trusted to be inside the data
         # buffer): a negative, decreasing or too large offset is caught here
-        if check and (a < c.str_lo or b < a or b > c.str_hi):
+        if mc_str_span(c.values, c.kind == K_LUTF8, idx, c.str_lo, c.str_hi, check, &a, &b):
             return E_OFFSETS
         p[0] = c.chars + a
         n[0] = b - a

@@ -8,9 +8,13 @@
  * - hashing (splitmix64), prefetch hints, a relaxed atomic fetch-add for the chunk
  *   counter shared by worker threads, and a millisecond clock that paces the calling
  *   thread's checks for signals;
- * - money to exact minor units (docs/metrics.md §2): round half to even, the float fast
- *   paths, and the decimal128 -> int64 rescaling with round half to even, written with
- *   32-bit limbs so that it needs no __int128 (MSVC has none);
+ * - the offsets of one string of a string / large_string array, checked against bounds
+ *   (the string readers of both modules);
+ * - money to exact minor units (docs/metrics.md §2), the one statement of the rule: the
+ *   per-value rules for float, integer and decimal128 values (mc_money_*, with the one
+ *   2**53 limit) that both modules call, round half to even, the float fast paths, and
+ *   the decimal128 -> int64 rescaling with round half to even, written with 32-bit limbs
+ *   so that it needs no __int128 (MSVC has none);
  * - MC_RESTRICT and MC_CLONES (the multiversioned streaming loops, here and in
  *   _metrics.h).
  *
@@ -23,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <time.h>
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -229,6 +234,23 @@ static inline uint64_t mc_hash_bytes(const char* p, int64_t n) {
   return h;
 }
 
+/* Offsets [*a, *b) of string idx (physical) of a string (int32 offsets) or large_string
+ * (int64 offsets, ``large`` nonzero) array. When ``check``, returns nonzero unless
+ * lo <= *a <= *b <= hi (a negative, decreasing or too large offset); else returns 0 (the
+ * caller has checked the offsets, _kernels.pyx ``offsets_sound``). Shared by the string
+ * readers of _kernels.pyx and _derive.pyx. */
+static inline int mc_str_span(const void* offsets, int large, int64_t idx, int64_t lo,
+                              int64_t hi, int check, int64_t* a, int64_t* b) {
+  if (large) {
+    *a = ((const int64_t*)offsets)[idx];
+    *b = ((const int64_t*)offsets)[idx + 1];
+  } else {
+    *a = ((const int32_t*)offsets)[idx];
+    *b = ((const int32_t*)offsets)[idx + 1];
+  }
+  return check && (*a < lo || *b < *a || *b > hi);
+}
+
 /* Prefetch hints (no-ops where the compiler has none): mc_prefetch keeps the line in every
  * cache level (the group records of the next rows, _kernels.pyx); mc_prefetch_low and
  * mc_prefetch_low_w (ahead of a write) ask for low temporal locality (loan slots, columns
@@ -277,6 +299,42 @@ static inline double mc_round_half_even(double x) {
   return x;
 }
 
+/* The largest float money value in minor units (docs/metrics.md §2): up to 2**53 every
+ * integer is a double, so the rounded value is exact. The one spelling of the limit. */
+#define MC_TWO53 9007199254740992.0
+
+/* What the per-value money rules return (the callers map them to their own error codes). */
+#define MC_MONEY_NAN 1 /* NaN or infinite */
+#define MC_MONEY_BIG 2 /* float money beyond 2**53 minor units */
+#define MC_MONEY_OVF 1 /* the value leaves int64 minor units */
+
+/* The money rule of one float value (docs/metrics.md §2): round_half_even(x * p) -> *out,
+ * where p = 10**money_scale; MC_MONEY_NAN for NaN or infinity, MC_MONEY_BIG when the
+ * rounded value exceeds 2**53 in magnitude (then it may not be exact); 0 otherwise. A
+ * float32 value is widened to double first (exactly). The streaming fast paths below
+ * (mc_f64_minor_fast, mc_f32_minor_fast) compute the same values for a whole chunk when
+ * every |x*p| stays below 2**51, and leave any chunk with a larger, NaN or infinite value
+ * to the callers' checked loops, which call this function per value: so the results are
+ * those of this function whichever path runs. */
+static inline int mc_money_f64(double x, double p, int64_t* out) {
+  double r = mc_round_half_even(x * p); /* like Python's round() and nearbyint() */
+  if (fabs(r) <= MC_TWO53) {
+    *out = (int64_t)r;
+    return 0;
+  }
+  /* A NaN or infinite x makes r NaN or infinite (never finite, whatever p), so one compare
+   * lets every good value through, and only a bad one asks which rule it breaks. */
+  return (isnan(x) || isinf(x)) ? MC_MONEY_NAN : MC_MONEY_BIG;
+}
+
+/* The money rule of one integer value: v * mult -> *out (mult = 10**money_scale, or 1);
+ * MC_MONEY_OVF when the product leaves int64 (then *out is unset). */
+static inline int mc_money_int(int64_t v, int64_t mult, int64_t* out) {
+  if (mult != 1 && mc_mul_ovf(v, mult, &v)) return MC_MONEY_OVF;
+  *out = v;
+  return 0;
+}
+
 /* The fast path of float money: out[i] = round_half_even(x[i] * p) for every i, computed
  * as the low bits of t = x*p + 1.5*2**52. While t lies in [2**52, 2**53), where doubles are
  * exactly the integers, the addition rounds half to even (the constant is even, so the
@@ -288,7 +346,8 @@ static inline double mc_round_half_even(double x) {
  * OR is below 2**51. The same OR, plus one, bounds |out[i]| in ``*mag``. Integer-only after
  * the two float operations, so it vectorises with SSE2 and has no float dependency chain.
  * Returns 0 when some value is out of range: then ``out`` is meaningless and the caller
- * takes the checked path. */
+ * takes the checked path (mc_money_f64 per value). Where the fast path succeeds it agrees
+ * with mc_money_f64: |out[i]| < 2**51 <= 2**53 and x[i]*p is finite. */
 #define MC_DEFINE_FAST_MINOR(NAME, T)                                              \
   MC_CLONES static int NAME(const T* MC_RESTRICT x, int64_t n, double p,              \
                          int64_t* MC_RESTRICT out, double* mag) {                  \
@@ -386,6 +445,14 @@ static inline int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* ou
       return mc_signed_fit(q, neg, out);
     }
   }
+}
+
+/* The money rule of one decimal128 value: element idx of ``words`` (little-endian two's
+ * complement, low word first) times 10**up (up = money_scale - the column's scale; a
+ * negative up divides, rounding half to even) -> *out; MC_MONEY_OVF when it leaves int64. */
+static inline int mc_money_dec128(const uint64_t* words, int64_t idx, int up, int64_t* out) {
+  return mc_dec128_rescale(words[2 * idx], (int64_t)words[2 * idx + 1], up, out) ? MC_MONEY_OVF
+                                                                                   : 0;
 }
 
 #endif

@@ -1,6 +1,6 @@
 # The helpers of _support.h shared by _kernels.pyx and _derive.pyx, declared once: overflow
-# and exact sums, memory, hashing, prefetch, atomics, clock, and money to exact minor units
-# (docs/metrics.md §2). Only C declarations: there is no module _support to import.
+# and exact sums, memory, hashing, prefetch, atomics, clock, string offsets, and money to exact
+# minor units (docs/metrics.md §2). Only C declarations: there is no module _support to import.
 from libc.stdint cimport int64_t, uint64_t
 
 
@@ -29,4 +29,13 @@ cdef extern from "_support.h" nogil:
     int mc_f64_minor_fast(const double* x, int64_t n, double p, int64_t* out, double* mag)
     int mc_f32_minor_fast(const float* x, int64_t n, double p, int64_t* out, double* mag)
     double mc_mag_i64(const int64_t* x, int64_t n)
-    int mc_dec128_rescale(uint64_t lo, int64_t hi, int up, int64_t* out)
+    # the per-value money rules (float, integer, decimal128) and what they return
+    int MC_MONEY_NAN
+    int MC_MONEY_BIG
+    int MC_MONEY_OVF
+    int mc_money_f64(double x, double p, int64_t* out)
+    int mc_money_int(int64_t v, int64_t mult, int64_t* out)
+    int mc_money_dec128(const uint64_t* words, int64_t idx, int up, int64_t* out)
+    # the offsets of one string of a string / large_string array, checked against bounds
+    int mc_str_span(const void* offsets, bint large, int64_t idx, int64_t lo, int64_t hi,
+                    bint check, int64_t* a, int64_t* b)
