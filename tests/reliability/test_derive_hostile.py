@@ -84,27 +84,27 @@ def _ids(table: pa.Table) -> list[bytes]:
     return [v.encode() for v in table.column("loan_id").cast(pa.string()).to_pylist()]
 
 
-def _corrupt_loans(offsets_edit) -> tuple[pa.Table, pa.Table]:
-    """A pyarrow table (no foreign producer) whose loan_id offsets are edited."""
-    loans, repayments = _book()
-    ids = _ids(loans)
+def _with_corrupt_ids(table: pa.Table, offsets_edit) -> pa.Table:
+    """``table`` with its loan_id column rebuilt as a string array whose offsets are
+    edited by ``offsets_edit``."""
+    ids = _ids(table)
     offsets = [0]
     for v in ids:
         offsets.append(offsets[-1] + len(v))
     offsets_edit(offsets)
     arr = _raw_strings(pa.string(), [], offsets=offsets, data=b"".join(ids))
-    return _with_column(loans, "loan_id", arr), repayments
+    return _with_column(table, "loan_id", arr)
+
+
+def _corrupt_loans(offsets_edit) -> tuple[pa.Table, pa.Table]:
+    """A pyarrow table (no foreign producer) whose loan_id offsets are edited."""
+    loans, repayments = _book()
+    return _with_corrupt_ids(loans, offsets_edit), repayments
 
 
 def _corrupt_repayment_ids(offsets_edit) -> tuple[pa.Table, pa.Table]:
     loans, repayments = _book()
-    ids = _ids(repayments)
-    offsets = [0]
-    for v in ids:
-        offsets.append(offsets[-1] + len(v))
-    offsets_edit(offsets)
-    arr = _raw_strings(pa.string(), [], offsets=offsets, data=b"".join(ids))
-    return loans, _with_column(repayments, "loan_id", arr)
+    return loans, _with_corrupt_ids(repayments, offsets_edit)
 
 
 def _corrupt_dates() -> tuple[pa.Table, pa.Table]:
